@@ -1,0 +1,272 @@
+/* Drivers for one element type: GEMM blocking and packing (after Goto and
+ * van de Geijn), and the splitting of elementwise work over OpenMP threads.
+ * Included by mg_driver.c with MG_T, MG_S (f32/f64), MG_KC, MG_MC, MG_NC.
+ *
+ * Work is split into pieces whose boundaries do not depend on the thread
+ * count, and partial sums are added in a fixed order, so every result is
+ * bit-identical for any number of threads. */
+
+#define MG_CAT2(a, b) a##_##b
+#define MG_CAT(a, b) MG_CAT2(a, b)
+#define FN(name) MG_CAT(name, MG_S)
+#define OPS MG_CAT(mg_ops, MG_S)
+
+static const OPS *FN(ops)(void)
+{
+    switch (mg_isa_active()) {
+#if MG_X86
+    case MG_ISA_AVX512: return &MG_CAT(MG_CAT(mg_ops, MG_S), avx512);
+    case MG_ISA_AVX2: return &MG_CAT(MG_CAT(mg_ops, MG_S), avx2);
+#endif
+    default: return &MG_CAT(MG_CAT(mg_ops, MG_S), generic);
+    }
+}
+
+/* Packs rows [0, mc) x cols [0, kc) of A (strides rs, cs) into slivers of mr
+ * rows, each stored column by column and zero-padded to mr rows. */
+static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const MG_T *a, ptrdiff_t rs,
+                       ptrdiff_t cs, int mr, MG_T *dst)
+{
+    for (ptrdiff_t s = 0; s < mc; s += mr) {
+        int m = (int)(mc - s < mr ? mc - s : mr);
+        const MG_T *src = a + s * rs;
+        if (cs == 1) {
+            for (int i = 0; i < m; i++)
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + i] = src[i * rs + p];
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int i = 0; i < m; i++) dst[p * mr + i] = src[i * rs + p * cs];
+        }
+        if (m < mr)
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int i = m; i < mr; i++) dst[p * mr + i] = 0;
+        dst += (ptrdiff_t)mr * kc;
+    }
+}
+
+/* Packs one sliver: rows [0, kc) x cols [0, n) of B into kc rows of nr. */
+static void FN(pack_b_sliver)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t rs,
+                              ptrdiff_t cs, int nr, MG_T *dst)
+{
+    if (cs == 1) {
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            memcpy(dst + p * nr, b + p * rs, (size_t)n * sizeof(MG_T));
+            for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
+        }
+    } else {
+        for (int j = 0; j < n; j++)
+            for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = b[p * rs + j * cs];
+        if (n < nr)
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
+    }
+}
+
+static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
+                               int accumulate, const MG_T *bias, int relu)
+{
+    for (ptrdiff_t i = 0; i < M; i++)
+        for (ptrdiff_t j = 0; j < N; j++) {
+            MG_T r = accumulate ? c[i * ldc + j] : 0;
+            if (bias) r += bias[j];
+            if (relu && r <= 0) r = 0;
+            c[i * ldc + j] = r;
+        }
+}
+
+int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
+                ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
+                ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu)
+{
+    if (M == 0 || N == 0) return 0;
+    if (K == 0) {
+        FN(bias_relu_only)(M, N, C, ldc, accumulate, bias, relu);
+        return 0;
+    }
+    const OPS *ops = FN(ops)();
+    const int mr = ops->mr, nr = ops->nr;
+    const ptrdiff_t kc_max = K < MG_KC ? K : MG_KC;
+    const ptrdiff_t nc_max = N < MG_NC ? N : MG_NC;
+    const ptrdiff_t nc_pad = (nc_max + nr - 1) / nr * nr;
+
+    int nt = mg_get_num_threads();
+    if ((double)M * N * K < MG_GEMM_SERIAL_WORK) nt = 1;
+    ptrdiff_t mc = (M + nt - 1) / nt;
+    mc = (mc + mr - 1) / mr * mr;
+    if (mc > MG_MC / mr * mr) mc = MG_MC / mr * mr;
+    ptrdiff_t mblocks = (M + mc - 1) / mc;
+    if (nt > mblocks) nt = (int)mblocks;
+
+    MG_T *bp = mg_alloc((size_t)kc_max * nc_pad * sizeof(MG_T));
+    MG_T *ap = mg_alloc((size_t)nt * kc_max * mc * sizeof(MG_T));
+    if (!bp || !ap) {
+        free(bp);
+        free(ap);
+        return -1;
+    }
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        MG_T *my_ap = ap + (size_t)mg_thread_id() * kc_max * mc;
+        for (ptrdiff_t jc = 0; jc < N; jc += MG_NC) {
+            ptrdiff_t nc = N - jc < MG_NC ? N - jc : MG_NC;
+            ptrdiff_t nslivers = (nc + nr - 1) / nr;
+            for (ptrdiff_t pc = 0; pc < K; pc += MG_KC) {
+                ptrdiff_t kc = K - pc < MG_KC ? K - pc : MG_KC;
+                int last = pc + kc == K;
+#pragma omp for schedule(static)
+                for (ptrdiff_t s = 0; s < nslivers; s++) {
+                    ptrdiff_t j = s * nr;
+                    int n = (int)(nc - j < nr ? nc - j : nr);
+                    FN(pack_b_sliver)(kc, n, B + pc * rsb + (jc + j) * csb, rsb, csb,
+                                      nr, bp + j * kc);
+                }
+#pragma omp for schedule(static)
+                for (ptrdiff_t ib = 0; ib < mblocks; ib++) {
+                    ptrdiff_t ic = ib * mc;
+                    ptrdiff_t m = M - ic < mc ? M - ic : mc;
+                    FN(pack_a)(m, kc, A + ic * rsa + pc * csa, rsa, csa, mr, my_ap);
+                    ops->macro(m, nc, kc, my_ap, bp, C + ic * ldc + jc, ldc,
+                               accumulate || pc > 0, last && bias ? bias + jc : NULL,
+                               last && relu);
+                }
+            }
+        }
+    }
+    free(bp);
+    free(ap);
+    return 0;
+}
+
+/* ---- elementwise: fixed-size chunks, run in parallel when large ---- */
+
+#define MG_CHUNKS(n) (((n) + MG_CHUNK - 1) / MG_CHUNK)
+#define MG_NT(n) ((n) >= 2 * MG_CHUNK ? mg_get_num_threads() : 1)
+
+void FN(mg_relu)(ptrdiff_t n, const MG_T *x, MG_T *y)
+{
+    const OPS *ops = FN(ops)();
+    ptrdiff_t nch = MG_CHUNKS(n);
+#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
+        ops->relu(len, x + i, y + i);
+    }
+}
+
+void FN(mg_relu_backward)(ptrdiff_t n, const MG_T *g, const MG_T *x, MG_T *dx)
+{
+    const OPS *ops = FN(ops)();
+    ptrdiff_t nch = MG_CHUNKS(n);
+#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
+        ops->relu_backward(len, g + i, x + i, dx + i);
+    }
+}
+
+void FN(mg_sigmoid)(ptrdiff_t n, const MG_T *x, MG_T *y)
+{
+    const OPS *ops = FN(ops)();
+    ptrdiff_t nch = MG_CHUNKS(n);
+#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
+        ops->sigmoid(len, x + i, y + i);
+    }
+}
+
+void FN(mg_sigmoid_backward)(ptrdiff_t n, const MG_T *g, const MG_T *y, MG_T *dx)
+{
+    const OPS *ops = FN(ops)();
+    ptrdiff_t nch = MG_CHUNKS(n);
+#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
+        ops->sigmoid_backward(len, g + i, y + i, dx + i);
+    }
+}
+
+void FN(mg_sgd)(ptrdiff_t n, MG_T *p, const MG_T *g, MG_T *v, MG_T lr, MG_T momentum,
+                MG_T weight_decay)
+{
+    const OPS *ops = FN(ops)();
+    ptrdiff_t nch = MG_CHUNKS(n);
+#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
+        ops->sgd(len, p + i, g + i, v ? v + i : NULL, lr, momentum, weight_decay);
+    }
+}
+
+/* Column sums are split by columns, so each sum keeps its row order. */
+void FN(mg_bias_grad)(ptrdiff_t m, ptrdiff_t n, const MG_T *g, MG_T *db)
+{
+    memset(db, 0, (size_t)n * sizeof(MG_T));
+    FN(ops)()->add_rows(m, n, g, db);
+}
+
+void FN(mg_relu_backward_bias)(ptrdiff_t m, ptrdiff_t n, const MG_T *g, const MG_T *y,
+                               MG_T *dx, MG_T *db)
+{
+    memset(db, 0, (size_t)n * sizeof(MG_T));
+    FN(ops)()->relu_backward_bias(m, n, g, y, dx, db);
+}
+
+/* Runs a loss over fixed chunks and adds the chunk sums in order. */
+#define MG_LOSS_BODY(call)                                                      \
+    const OPS *ops = FN(ops)();                                                 \
+    MG_T scale = (MG_T)(1.0 / (double)n);                                       \
+    ptrdiff_t nch = MG_CHUNKS(n);                                               \
+    double stack_part[64];                                                      \
+    double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double)); \
+    if (!part) return NAN;                                                      \
+    _Pragma("omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)") \
+    for (ptrdiff_t k = 0; k < nch; k++) {                                       \
+        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;  \
+        part[k] = call;                                                         \
+    }                                                                           \
+    double total = 0;                                                           \
+    for (ptrdiff_t k = 0; k < nch; k++) total += part[k];                       \
+    if (part != stack_part) free(part);                                         \
+    return total / (double)n;
+
+double FN(mg_mnist_loss)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad)
+{
+    MG_LOSS_BODY(ops->mnist_loss(len, z + i, t + i, grad + i, scale))
+}
+
+double FN(mg_bce_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad)
+{
+    MG_LOSS_BODY(ops->bce_logits(len, z + i, t + i, grad + i, scale))
+}
+
+double FN(mg_softmax_ce)(ptrdiff_t m, ptrdiff_t c, const MG_T *z,
+                         const int64_t *labels, MG_T *grad)
+{
+    const OPS *ops = FN(ops)();
+    MG_T scale = (MG_T)(1.0 / (double)m);
+    ptrdiff_t rows = MG_CHUNK / c > 0 ? MG_CHUNK / c : 1;
+    ptrdiff_t nch = (m + rows - 1) / rows;
+    int nt = (double)m * c >= 2 * MG_CHUNK ? mg_get_num_threads() : 1;
+    double stack_part[64];
+    double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double));
+    if (!part) return NAN;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (ptrdiff_t k = 0; k < nch; k++) {
+        ptrdiff_t r0 = k * rows, len = m - r0 < rows ? m - r0 : rows;
+        part[k] = ops->softmax_ce(len, c, z + r0 * c, labels + r0, grad + r0 * c, scale);
+    }
+    double total = 0;
+    for (ptrdiff_t k = 0; k < nch; k++) total += part[k];
+    if (part != stack_part) free(part);
+    return total / (double)m;
+}
+
+#undef MG_LOSS_BODY
+#undef MG_CHUNKS
+#undef MG_NT
+#undef OPS
+#undef FN
+#undef MG_CAT
+#undef MG_CAT2

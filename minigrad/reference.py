@@ -1,0 +1,96 @@
+"""NumPy reference of every kernel in minigrad.kernels, written for clarity.
+
+Same signatures and results as the kernels (up to rounding). The tests use it
+as the oracle and the benchmarks as the baseline; it never imports the C
+extension, and it does no input checking beyond what NumPy does.
+"""
+import numpy as np
+
+
+def _op(a, trans):
+    return a.T if trans else a
+
+
+def _store(result, out, accumulate=False):
+    if out is None:
+        return result
+    if accumulate:
+        out += result
+    else:
+        out[...] = result
+    return out
+
+
+def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
+    return _store(_op(a, trans_a) @ _op(b, trans_b), out, accumulate)
+
+
+def linear(x, w, b=None, *, relu=False, trans_w=False, out=None):
+    y = x @ _op(w, trans_w)
+    if b is not None:
+        y = y + b
+    if relu:
+        y = np.maximum(y, 0)
+    return _store(y, out)
+
+
+def bias_grad(dy, out=None):
+    return _store(dy.sum(axis=0), out)
+
+
+def relu(x, out=None):
+    return _store(np.maximum(x, 0), out)
+
+
+def relu_backward(grad_out, x, out=None):
+    return _store(np.where(x > 0, grad_out, 0).astype(grad_out.dtype), out)
+
+
+def relu_backward_bias_grad(grad_out, y, out=None, bias_out=None):
+    grad = relu_backward(grad_out, y)
+    return _store(grad, out), _store(grad.sum(axis=0), bias_out)
+
+
+def sigmoid(x, out=None):
+    # exp(-|x|) never overflows; the two forms agree where both are defined.
+    e = np.exp(-np.abs(x))
+    return _store(np.where(x >= 0, 1 / (1 + e), e / (1 + e)), out)
+
+
+def sigmoid_backward(grad_out, y, out=None):
+    return _store(grad_out * y * (1 - y), out)
+
+
+def mnist_loss(logits, targets, *, out=None):
+    s = sigmoid(logits)
+    loss = np.where(targets == 1, 1 - s, s).mean()
+    grad = np.where(targets == 1, -1, 1) * s * (1 - s) / logits.size
+    return float(loss), _store(grad.astype(logits.dtype), out)
+
+
+def bce_with_logits(logits, targets, *, out=None):
+    z, t = logits, targets
+    loss = (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean()
+    grad = (sigmoid(z) - t) / z.size
+    return float(loss), _store(grad.astype(z.dtype), out)
+
+
+def softmax_cross_entropy(logits, labels, *, out=None):
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(n)
+    loss = -log_probs[rows, labels].mean()
+    grad = np.exp(log_probs)
+    grad[rows, labels] -= 1
+    return float(loss), _store((grad / n).astype(logits.dtype), out)
+
+
+def sgd_step(param, grad, lr, *, momentum=0.0, velocity=None, weight_decay=0.0):
+    g = grad + weight_decay * param
+    if momentum != 0:
+        velocity *= momentum
+        velocity += g
+        g = velocity
+    param -= (lr * g).astype(param.dtype)
+    return param
