@@ -1,0 +1,254 @@
+"""MNIST: an IDX reader, the sample shipped inside the package, and the full
+data set from a directory or downloaded from a mirror.
+
+The shipped sample (``minigrad/data/mnist_t10k.npz``) is the real MNIST test
+set (10,000 digits), stored as uint8. Its fixed split: every fifth image
+(index % 5 == 0) is valid, the rest is train. ``mnist_sample()`` keeps the 3s
+(label 1) and 7s (label 0), the chapter's task; ``mnist_digits()`` keeps all
+ten digits.
+"""
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from importlib import resources
+
+import numpy as np
+
+SAMPLE_FILE = "mnist_t10k.npz"
+
+# name -> (md5, sha256 or None); MD5s are the ones MNIST publishes.
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
+    "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", None),
+    "t10k-images-idx3-ubyte.gz": (
+        "9fb629c4189551a2d022fa330f9573f3",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "t10k-labels-idx1-ubyte.gz": (
+        "ec29112dd5afa0611ce80d1b7f02629c",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_CHUNK = 1 << 20
+
+
+# ------------------------------------------------------------------ IDX
+
+def _read_exact(f, n):
+    """Up to n bytes, read in chunks (a corrupt header cannot make us allocate
+    more than the file holds)."""
+    parts, got = [], 0
+    while got < n:
+        part = f.read(min(_CHUNK, n - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def read_idx(path):
+    """The array stored in an IDX file (gzip-compressed or raw).
+
+    Checks the magic number, the dimensions and the length; a truncated,
+    corrupt or foreign file is a ValueError naming the file and the fault."""
+    path = os.fspath(path)
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = _read_exact(f, 4)
+            if len(head) < 4:
+                raise ValueError(f"{path}: too short for an IDX header ({len(head)} bytes)")
+            zero, code, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or code not in _IDX_TYPES or ndim == 0:
+                raise ValueError(f"{path}: not an IDX file (magic number 0x{head.hex()})")
+            dims_raw = _read_exact(f, 4 * ndim)
+            if len(dims_raw) < 4 * ndim:
+                raise ValueError(f"{path}: truncated in the header ({ndim} dimensions "
+                                 f"announced)")
+            dims = struct.unpack(f">{ndim}I", dims_raw)
+            dtype = np.dtype(_IDX_TYPES[code])
+            expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
+            body = _read_exact(f, expected)
+            if len(body) < expected:
+                raise ValueError(f"{path}: truncated: dimensions {dims} need {expected} bytes "
+                                 f"of data, found {len(body)}")
+            if f.read(1):
+                raise ValueError(f"{path}: has data past the {expected} bytes its "
+                                 f"dimensions {dims} describe")
+    except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: corrupt compressed data ({e})") from e
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+# ------------------------------------------------------------------ shipped sample
+
+def _sample_arrays():
+    with resources.files("minigrad").joinpath("data", SAMPLE_FILE).open("rb") as f:
+        with np.load(f, allow_pickle=False) as z:
+            return z["images"], z["labels"]
+
+
+def _prepare(images, flatten):
+    x = images.astype(np.float32) / 255.0
+    return x.reshape(len(x), -1) if flatten else x
+
+
+def split_indices(n):
+    """The documented split: index % 5 == 0 is valid, the rest train."""
+    valid = np.arange(n) % 5 == 0
+    return ~valid, valid
+
+
+def _split(images, labels, flatten):
+    train, valid = split_indices(len(images))
+    return ((_prepare(images[train], flatten), labels[train]),
+            (_prepare(images[valid], flatten), labels[valid]))
+
+
+def three_vs_seven(images, labels):
+    """The 3s (label 1) and 7s (label 0), the chapter's binary task."""
+    keep = (labels == 3) | (labels == 7)
+    return images[keep], (labels[keep] == 3).astype(np.float32)
+
+
+def mnist_sample(flatten=True):
+    """3s vs 7s from the shipped sample: ((x_train, y_train), (x_valid, y_valid)),
+    images float32 in [0, 1] (flattened to 784 unless flatten=False), y 1.0 for a 3."""
+    images, labels = _sample_arrays()
+    return _split(*three_vs_seven(images, labels), flatten)
+
+
+def mnist_digits(flatten=True):
+    """All ten digits from the shipped sample, labels int64 0-9."""
+    images, labels = _sample_arrays()
+    return _split(images, labels.astype(np.int64), flatten)
+
+
+def make_sample(src_dir, dest):
+    """Write the shipped sample from the MNIST test set's IDX files in src_dir
+    (checked against their known checksums)."""
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        verify(os.path.join(src_dir, name), *MNIST_FILES[name])
+    images = read_idx(os.path.join(src_dir, "t10k-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(src_dir, "t10k-labels-idx1-ubyte.gz"))
+    check_pair(images, labels, src_dir)
+    _atomic_write(dest, lambda f: np.savez_compressed(f, images=images, labels=labels))
+
+
+def check_pair(images, labels, where):
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{where}: images must be N x 28 x 28, got {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"{where}: {len(images)} images but labels of shape {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{where}: labels must be digits 0-9, found {labels.max()}")
+
+
+# ------------------------------------------------------------------ full MNIST
+
+def cache_dir():
+    """$MINIGRAD_CACHE_DIR, or ~/.cache/minigrad."""
+    return os.environ.get("MINIGRAD_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "minigrad")
+
+
+def _digest(path, algo):
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path, md5, sha256=None):
+    """Raise ValueError unless the file has the given checksums."""
+    for algo, want in (("md5", md5), ("sha256", sha256)):
+        if want and _digest(path, algo) != want:
+            raise ValueError(f"{path}: {algo} checksum mismatch (file corrupt or not the "
+                             f"published one)")
+
+
+def _atomic_write(dest, write):
+    """Write through a temporary file in dest's folder, then rename: a failure
+    leaves no partial file and never destroys an existing one."""
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0):
+    """Fetch one MNIST file into dest_dir, checked against its known checksums;
+    each mirror is tried in turn. Returns the path."""
+    md5, sha256 = MNIST_FILES[name]
+    dest = os.path.join(dest_dir, name)
+    errors = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + name
+        try:
+            def fetch(f, url=url):
+                h_md5, h_sha = hashlib.md5(), hashlib.sha256()
+                with urllib.request.urlopen(url, timeout=timeout) as r:
+                    for block in iter(lambda: r.read(_CHUNK), b""):
+                        f.write(block)
+                        h_md5.update(block)
+                        h_sha.update(block)
+                if h_md5.hexdigest() != md5 or (sha256 and h_sha.hexdigest() != sha256):
+                    raise ValueError("checksum mismatch")
+            _atomic_write(dest, fetch)
+            return dest
+        except (OSError, ValueError, urllib.error.URLError, ConnectionError) as e:
+            errors.append(f"{url}: {e}")
+    raise OSError(f"could not download {name}:\n  " + "\n  ".join(errors))
+
+
+def load_mnist(root=None, split="train", download=False, mirrors=MIRRORS):
+    """(images uint8 N x 28 x 28, labels uint8) of the full MNIST ``split``
+    ("train" or "test") from the IDX files in ``root`` (default: the cache
+    directory). With ``download=True`` missing files are fetched first."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = root or cache_dir()
+    prefix = "train" if split == "train" else "t10k"
+    paths = []
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"{prefix}-{kind}-ubyte.gz"
+        path = os.path.join(root, name)
+        if not os.path.exists(path):
+            raw = path[:-3]
+            if os.path.exists(raw):
+                path = raw
+            elif download:
+                path = download_file(name, root, mirrors)
+            else:
+                raise FileNotFoundError(f"{path} not found (use download=True, or put the "
+                                        f"MNIST IDX files in {root})")
+        paths.append(path)
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    check_pair(images, labels, root)
+    return images, labels

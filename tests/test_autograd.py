@@ -1,0 +1,225 @@
+"""Gradients of every Tensor operation against central finite differences
+(float64), over generated shapes including broadcasting, and composed graphs."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad import nn
+
+small = st.integers(1, 5)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def t64(rng, shape, positive=False, requires_grad=True):
+    a = rng.standard_normal(shape)
+    if positive:
+        a = np.abs(a) + 0.5
+    return mg.tensor(a, dtype=np.float64, requires_grad=requires_grad)
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two shapes that broadcast together: dims dropped or set to 1 on either side."""
+    shape = draw(st.lists(small, min_size=1, max_size=3))
+    def variant():
+        s = [1 if draw(st.booleans()) else n for n in shape]
+        return tuple(s[draw(st.integers(0, len(s) - 1)):])
+    return variant(), variant()
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "where", "maximum"])
+@given(shapes=broadcast_pair(), seed=seeds)
+def test_binary_ops_with_broadcasting(op, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = t64(rng, shapes[0]), t64(rng, shapes[1], positive=op == "div")
+    cond = rng.random(np.broadcast_shapes(*shapes)) > 0.5
+    fn = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+        "where": lambda a, b: mg.where(cond, a, b),
+        "maximum": lambda a, b: a.max(b),
+    }[op]
+    assert mg.gradcheck(fn, [a, b])
+
+
+@pytest.mark.parametrize("op", ["neg", "pow2", "pow_half", "exp", "log", "relu", "max0",
+                                "sigmoid", "abs", "reshape", "transpose", "index", "rsub",
+                                "rdiv", "float_cast"])
+@given(shape=st.lists(small, min_size=1, max_size=3), seed=seeds)
+def test_unary_ops(op, shape, seed):
+    rng = np.random.default_rng(seed)
+    x = t64(rng, shape, positive=op in ("log", "pow_half"))
+    if op in ("relu", "max0", "abs"):  # keep clear of the kink at 0
+        x.data[np.abs(x.data) < 1e-3] = 0.5
+    fn = {
+        "neg": lambda x: -x,
+        "pow2": lambda x: x ** 2,
+        "pow_half": lambda x: x ** 0.5,
+        "exp": lambda x: x.exp(),
+        "log": lambda x: x.log(),
+        "relu": lambda x: x.relu(),
+        "max0": lambda x: x.max(mg.tensor(0.0, dtype=np.float64)),
+        "sigmoid": lambda x: x.sigmoid(),
+        "abs": lambda x: x.abs(),
+        "reshape": lambda x: x.reshape(-1) * mg.tensor(np.arange(x.data.size), dtype=np.float64),
+        "transpose": lambda x: x.T,
+        "index": lambda x: x[..., :1] * 3,
+        "rsub": lambda x: 1 - x,
+        "rdiv": lambda x: 2 / (x * x + 1),
+        "float_cast": lambda x: x.float().double() * 2,
+    }[op]
+    assert mg.gradcheck(fn, [x], atol=1e-4 if op == "float_cast" else 1e-5,
+                        rtol=1e-3 if op != "float_cast" else 1e-2, eps=1e-6 if op !=
+                        "float_cast" else 1e-3)
+
+
+@given(shape=st.lists(small, min_size=1, max_size=3), seed=seeds, keepdims=st.booleans(),
+       data=st.data())
+def test_reductions(shape, seed, keepdims, data):
+    rng = np.random.default_rng(seed)
+    x = t64(rng, shape)
+    axis = data.draw(st.one_of(st.none(), st.integers(0, len(shape) - 1)))
+    assert mg.gradcheck(lambda x: x.sum(axis=axis, keepdims=keepdims), [x])
+    assert mg.gradcheck(lambda x: x.mean(axis=axis, keepdims=keepdims), [x])
+    assert mg.gradcheck(lambda x: x.max(axis=axis, keepdims=keepdims), [x])
+
+
+@given(m=small, k=small, n=small, seed=seeds, ranks=st.sampled_from(
+    [(2, 2), (1, 2), (2, 1), (1, 1), (3, 2), (3, 3)]))
+def test_matmul_all_ranks(m, k, n, seed, ranks):
+    rng = np.random.default_rng(seed)
+    shape_a = {1: (k,), 2: (m, k), 3: (2, m, k)}[ranks[0]]
+    shape_b = {1: (k,), 2: (k, n), 3: (2, k, n)}[ranks[1]]
+    a, b = t64(rng, shape_a), t64(rng, shape_b)
+    np.testing.assert_allclose((a @ b).data, a.data @ b.data)
+    assert mg.gradcheck(lambda a, b: a @ b, [a, b])
+
+
+@given(m=st.integers(1, 6), k=st.integers(1, 6), n=st.integers(1, 6), seed=seeds,
+       bias=st.booleans())
+def test_linear_and_fused_linear_relu(m, k, n, seed, bias):
+    rng = np.random.default_rng(seed)
+    x, w = t64(rng, (m, k)), t64(rng, (n, k))
+    b = t64(rng, (n,)) if bias else None
+    inputs = [x, w] + ([b] if bias else [])
+    assert mg.gradcheck(lambda x, w, *b: F.linear(x, w, *b), inputs)
+    z = F.linear(x, w, b).data
+    if np.min(np.abs(z)) > 1e-4:  # finite differences are wrong across ReLU's kink
+        assert mg.gradcheck(lambda x, w, *b: F.linear_relu(x, w, *b), inputs)
+
+
+@given(n=st.integers(1, 8), seed=seeds, column=st.booleans())
+def test_binary_losses(n, seed, column):
+    rng = np.random.default_rng(seed)
+    shape = (n, 1) if column else (n,)
+    z = t64(rng, shape)
+    t = (rng.random(shape) > 0.5).astype(np.float64)
+    assert mg.gradcheck(lambda z: F.mnist_loss(z, t), [z])
+    assert mg.gradcheck(lambda z: F.binary_cross_entropy_with_logits(z, t), [z])
+
+
+@given(n=st.integers(1, 6), c=st.integers(1, 6), seed=seeds)
+def test_cross_entropy_and_softmax(n, c, seed):
+    rng = np.random.default_rng(seed)
+    z = t64(rng, (n, c))
+    labels = rng.integers(0, c, n)
+    assert mg.gradcheck(lambda z: F.cross_entropy(z, labels), [z])
+    assert mg.gradcheck(lambda z: F.softmax(z), [z])
+
+
+def test_cat_and_stack():
+    rng = np.random.default_rng(0)
+    a, b = t64(rng, (2, 3)), t64(rng, (4, 3))
+    assert mg.gradcheck(lambda a, b: mg.cat([a, b]) * 2, [a, b])
+    c = t64(rng, (2, 3))
+    assert mg.gradcheck(lambda a, c: mg.stack([a, c], dim=1), [a, c])
+
+
+def test_two_layer_mlp_all_parameters():
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(5, 7, dtype=np.float64, rng=rng), nn.ReLU(),
+                          nn.Linear(7, 3, dtype=np.float64, rng=rng))
+    x = t64(rng, (4, 5))
+    labels = np.array([0, 2, 1, 2])
+    assert mg.gradcheck(lambda x, *p: F.cross_entropy(model(x), labels),
+                        [x] + model.parameters())
+
+
+def test_tensor_used_twice_and_reused():
+    rng = np.random.default_rng(1)
+    x, y = t64(rng, (3,)), t64(rng, (3,))
+    assert mg.gradcheck(lambda x: x * x + x, [x])
+    assert mg.gradcheck(lambda x, y: (x * y).sum() * (x + y).sum() + (x / (y * y + 1)).mean(),
+                        [x, y])
+    x = mg.tensor([2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [4.0, 6.0])
+
+
+def test_autograd_matches_kernel_backward_outputs():
+    rng = np.random.default_rng(2)
+    x = mg.tensor(rng.standard_normal((6, 4)).astype(np.float32), requires_grad=True)
+    y = x.sigmoid()
+    g = rng.standard_normal((6, 4)).astype(np.float32)
+    y.backward(g)
+    np.testing.assert_array_equal(x.grad.data, mg.kernels.sigmoid_backward(g, y.data))
+    z = mg.tensor(rng.standard_normal(10).astype(np.float32), requires_grad=True)
+    t = (rng.random(10) > 0.5).astype(np.float32)
+    F.mnist_loss(z, t).backward()
+    np.testing.assert_array_equal(z.grad.data, mg.kernels.mnist_loss(z.data, t)[1])
+
+
+def test_gradients_accumulate_until_zeroed():
+    w = mg.tensor([1.0, -2.0], requires_grad=True)
+    for _ in range(2):
+        (w * 3).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [6.0, 6.0])
+    w.grad.zero_()
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, -4.0])
+    model = nn.Linear(2, 1)
+    model(mg.tensor([[1.0, 1.0]])).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_no_grad_records_nothing():
+    w = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        y = w * 2
+    assert not y.requires_grad and y.is_leaf
+    assert (w * 2).requires_grad
+
+
+def test_backward_needs_a_scalar_or_a_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * 2).backward()
+    (x * 2).backward(np.ones(2, np.float32))
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2).backward(np.ones(3, np.float32))
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        mg.tensor([1.0]).backward()
+    with pytest.raises(TypeError):
+        mg.tensor([1, 2]).requires_grad_()
+
+
+def test_tensor_basics():
+    t = mg.tensor([[1.0, 2.0]])
+    assert t.dtype == np.float32 and t.shape == (1, 2)
+    assert mg.tensor([1, 2]).dtype == np.int64
+    assert mg.tensor(np.ones(2)).dtype == np.float64
+    assert mg.tensor(np.ones(2), dtype=np.float32).dtype == np.float32
+    assert (t * 2).sum().item() == 6.0
+    assert t.detach().requires_grad is False
+    assert np.asarray(t).shape == (1, 2)
+    assert isinstance(np.ones((1, 2), np.float32) + t, mg.Tensor)
+    with pytest.raises(ValueError, match="one element"):
+        t.item()
