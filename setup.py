@@ -21,6 +21,9 @@ def compile_args():
 
 
 cflags, ldflags = compile_args()
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "minigrad", "_build_info.py"),
+          "w") as f:
+    f.write(f'"""Written by setup.py at build time."""\nCFLAGS = {" ".join(cflags)!r}\n')
 extension = Extension(
     "minigrad._kernels",
     sources=SOURCES,

@@ -11,13 +11,14 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from importlib import resources
 
 import numpy as np
+
+from minigrad._files import atomic_write
 
 SAMPLE_FILE = "mnist_t10k.npz"
 
@@ -107,34 +108,33 @@ def _prepare(images, flatten):
 
 
 def split_indices(n):
-    """The documented split: index % 5 == 0 is valid, the rest train."""
+    """The documented split of the test set: index % 5 == 0 is valid, the rest train."""
     valid = np.arange(n) % 5 == 0
     return ~valid, valid
 
 
-def _split(images, labels, flatten):
-    train, valid = split_indices(len(images))
-    return ((_prepare(images[train], flatten), labels[train]),
-            (_prepare(images[valid], flatten), labels[valid]))
-
-
 def three_vs_seven(images, labels):
-    """The 3s (label 1) and 7s (label 0), the chapter's binary task."""
+    """The 3s (label 1.0) and 7s (label 0.0), the chapter's binary task."""
     keep = (labels == 3) | (labels == 7)
     return images[keep], (labels[keep] == 3).astype(np.float32)
+
+
+def _split(images, labels, flatten, binary):
+    train, valid = split_indices(len(images))
+    pick = three_vs_seven if binary else (lambda x, y: (x, y.astype(np.int64)))
+    (xt, yt), (xv, yv) = pick(images[train], labels[train]), pick(images[valid], labels[valid])
+    return (_prepare(xt, flatten), yt), (_prepare(xv, flatten), yv)
 
 
 def mnist_sample(flatten=True):
     """3s vs 7s from the shipped sample: ((x_train, y_train), (x_valid, y_valid)),
     images float32 in [0, 1] (flattened to 784 unless flatten=False), y 1.0 for a 3."""
-    images, labels = _sample_arrays()
-    return _split(*three_vs_seven(images, labels), flatten)
+    return _split(*_sample_arrays(), flatten, binary=True)
 
 
 def mnist_digits(flatten=True):
     """All ten digits from the shipped sample, labels int64 0-9."""
-    images, labels = _sample_arrays()
-    return _split(images, labels.astype(np.int64), flatten)
+    return _split(*_sample_arrays(), flatten, binary=False)
 
 
 def make_sample(src_dir, dest):
@@ -145,7 +145,7 @@ def make_sample(src_dir, dest):
     images = read_idx(os.path.join(src_dir, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(src_dir, "t10k-labels-idx1-ubyte.gz"))
     check_pair(images, labels, src_dir)
-    _atomic_write(dest, lambda f: np.savez_compressed(f, images=images, labels=labels))
+    atomic_write(dest, lambda f: np.savez_compressed(f, images=images, labels=labels))
 
 
 def check_pair(images, labels, where):
@@ -181,27 +181,6 @@ def verify(path, md5, sha256=None):
                              f"published one)")
 
 
-def _atomic_write(dest, write):
-    """Write through a temporary file in dest's folder, then rename: a failure
-    leaves no partial file and never destroys an existing one."""
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0):
     """Fetch one MNIST file into dest_dir, checked against its known checksums;
     each mirror is tried in turn. Returns the path."""
@@ -213,14 +192,19 @@ def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0):
         try:
             def fetch(f, url=url):
                 h_md5, h_sha = hashlib.md5(), hashlib.sha256()
+                got = 0
                 with urllib.request.urlopen(url, timeout=timeout) as r:
+                    length = r.headers.get("Content-Length")
                     for block in iter(lambda: r.read(_CHUNK), b""):
                         f.write(block)
                         h_md5.update(block)
                         h_sha.update(block)
+                        got += len(block)
+                if length is not None and got != int(length):
+                    raise OSError(f"incomplete download: got {got} of {length} bytes")
                 if h_md5.hexdigest() != md5 or (sha256 and h_sha.hexdigest() != sha256):
                     raise ValueError("checksum mismatch")
-            _atomic_write(dest, fetch)
+            atomic_write(dest, fetch)
             return dest
         except (OSError, ValueError, urllib.error.URLError, ConnectionError) as e:
             errors.append(f"{url}: {e}")

@@ -12,6 +12,8 @@ from minigrad.tensor import Tensor, cat, no_grad
 
 
 def _fmt_time(seconds):
+    if seconds < 60:
+        return f"{seconds:.2f}s"
     m, s = divmod(int(round(seconds)), 60)
     return f"{m:02d}:{s:02d}"
 

@@ -1,0 +1,189 @@
+"""The command line, run as a user would: in a subprocess."""
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mnist_files import MNIST_DIR, needs_mnist
+
+from minigrad import datasets, images
+
+
+def run(*args, timeout=300, check=True):
+    out = subprocess.run([sys.executable, "-m", "minigrad", *args], capture_output=True,
+                         text=True, timeout=timeout)
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    paths = {k: str(folder / f"run.{k}") for k in ("npz", "json", "png")}
+    out = run("train", "--epochs", "3", "--seed", "1", "--save", paths["npz"], "--json",
+              paths["json"], "--plot", paths["png"], "--no-progress")
+    return out, paths, folder
+
+
+def test_train_prints_table_reason_and_accuracy(trained):
+    out, paths, _ = trained
+    lines = out.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("epoch"))
+    assert lines[header].split() == ["epoch", "train_loss", "valid_loss", "batch_accuracy",
+                                     "time"]
+    assert [line.split()[0] for line in lines[header + 1:header + 4]] == ["0", "1", "2"]
+    assert "stopped: finished 3 epochs" in out.stdout
+    acc = float(out.stdout.split("final valid accuracy: ")[1].split()[0])
+    assert acc >= 0.95
+
+
+def test_train_json_record(trained):
+    out, paths, _ = trained
+    record = json.load(open(paths["json"]))
+    assert record["settings"]["epochs"] == 3 and record["settings"]["seed"] == 1
+    assert [r["epoch"] for r in record["history"]] == [0, 1, 2]
+    assert record["final"]["valid_accuracy"] == record["history"][-1]["batch_accuracy"]
+    assert f"{record['final']['valid_accuracy']:.4f}" in out.stdout
+    assert record["stop_reason"] == "finished 3 epochs"
+
+
+def test_train_plot_is_a_real_png(trained):
+    _, paths, _ = trained
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    with Image.open(paths["png"]) as img:
+        assert img.format == "PNG" and img.size[0] > 400 and img.size[1] > 200
+        pixels = np.asarray(img.convert("L"))
+    assert pixels.std() > 5  # not a blank canvas
+
+
+def test_evaluate_prints_accuracy_and_confusion(trained):
+    _, paths, _ = trained
+    out = run("evaluate", paths["npz"])
+    acc = float(out.stdout.split("accuracy: ")[1].split()[0])
+    assert acc >= 0.95
+    rows = out.stdout.split("predicted)\n")[1].splitlines()
+    counts = np.array([[int(v) for v in r.split()[1:]] for r in rows[1:3]])
+    assert counts.sum() == 457 and np.trace(counts) / 457 == pytest.approx(acc, abs=1e-4)
+
+
+def test_predict_png_pgm_and_idx(trained, tmp_path):
+    _, paths, _ = trained
+    (x, y), _ = datasets.mnist_sample(flatten=False)
+    three, seven = x[np.argmax(y == 1)], x[np.argmax(y == 0)]
+    images.write_png(tmp_path / "three.png", three)
+    pgm = (seven * 255).round().astype(np.uint8)
+    (tmp_path / "seven.pgm").write_bytes(b"P5\n# a seven\n28 28\n255\n" + pgm.tobytes())
+    both = np.stack([(three * 255).round(), pgm]).astype(np.uint8)
+    (tmp_path / "both.idx.gz").write_bytes(gzip.compress(
+        struct.pack(">HBB3I", 0, 8, 3, 2, 28, 28) + both.tobytes()))
+    out = run("predict", paths["npz"], str(tmp_path / "three.png"), str(tmp_path / "seven.pgm"),
+              str(tmp_path / "both.idx.gz"))
+    lines = out.stdout.splitlines()
+    assert [line.split(": ")[1].split()[0] for line in lines] == ["3", "7", "3", "7"]
+    assert all(0.5 <= float(line.split("probability ")[1].rstrip(")")) <= 1 for line in lines)
+
+
+def test_bad_arguments_are_one_clear_line(trained, tmp_path):
+    _, paths, folder = trained
+    cases = [
+        (["train", "--epochs", "0"], "positive integer"),
+        (["train", "--lr", "abc"], "finite number"),
+        (["train", "--task", "cats"], "invalid choice"),
+        (["train", "--data", str(tmp_path / "nowhere")], "not a directory"),
+        (["train", "--data", str(tmp_path)], "not found"),
+        (["evaluate", str(tmp_path / "missing.npz")], "no such file"),
+        (["predict", paths["npz"], str(tmp_path / "missing.png")], "No such file"),
+    ]
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(open(paths["npz"], "rb").read()[:200])
+    cases.append((["evaluate", str(corrupt)], "not a minigrad model"))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.ones(3))
+    cases.append((["evaluate", str(foreign)], "not a minigrad model"))
+    text = tmp_path / "note.txt"
+    text.write_text("hello")
+    cases.append((["predict", paths["npz"], str(text)], "not a PNG, PGM or IDX"))
+    big = tmp_path / "big.pgm"
+    big.write_bytes(b"P5 30 30 255\n" + bytes(900))
+    cases.append((["predict", paths["npz"], str(big)], "28x28"))
+    for args, message in cases:
+        out = run(*args, check=False)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert message in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        if not args[-1].startswith("--"):
+            assert len([line for line in out.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_model_that_does_not_fit_the_data(tmp_path):
+    from minigrad import nn
+    from minigrad.serialize import save_model
+
+    model = nn.Sequential(nn.Linear(100, 4), nn.ReLU(), nn.Linear(4, 1))
+    save_model(model, tmp_path / "small.npz", {"task": "3v7", "classes": ["7", "3"]})
+    out = run("evaluate", str(tmp_path / "small.npz"), check=False)
+    assert out.returncode == 2 and "takes 100 inputs" in out.stderr
+
+
+@needs_mnist
+def test_train_on_an_idx_directory(tmp_path):
+    out = run("train", "--data", str(MNIST_DIR), "--epochs", "1", "--no-progress")
+    assert "from " + str(MNIST_DIR) in out.stdout and "final valid accuracy" in out.stdout
+
+
+def test_train_digits_and_stop_rules():
+    out = run("train", "--task", "digits", "--epochs", "2", "--hidden", "32", "--no-progress")
+    assert out.stdout.splitlines()[2].split()[3] == "accuracy"
+    out = run("train", "--target-accuracy", "0.9", "--epochs", "50", "--no-progress")
+    assert "reached the target 0.9" in out.stdout
+    out = run("train", "--time-limit", "0.2", "--epochs", "100000", "--batch-size", "8",
+              "--no-progress")
+    assert "time limit of 0.2s reached" in out.stdout
+    out = run("train", "--lr", "0", "--patience", "2", "--epochs", "50", "--no-progress")
+    assert "did not improve for 2 epochs" in out.stdout
+
+
+def test_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
+    model = tmp_path / "m.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "minigrad", "train", "--epochs", "100000",
+                             "--batch-size", "8", "--save", str(model), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait until an epoch has finished
+        if line[:1].isdigit():
+            break
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "interrupted (Ctrl-C)" in stdout and model.exists()
+    assert run("evaluate", str(model)).returncode == 0
+
+
+def test_show_info_and_bench(tmp_path):
+    out = run("show")
+    assert "mean 3" in out.stdout and "@" in out.stdout
+    run("show", "--out", str(tmp_path / "means.png"), "--digits", str(tmp_path / "grid.png"))
+    means = images.read_png(tmp_path / "means.png")
+    assert means.shape == (28, 60) and means.max() > 200
+    assert images.read_png(tmp_path / "grid.png").shape == (10 * 30 + 2, 10 * 30 + 2)
+    out = run("info")
+    assert "simd path:" in out.stdout and "build flags:" in out.stdout
+    out = run("bench", "--repeats", "2", timeout=600)
+    assert "matmul square 256" in out.stdout and "softmax_cross_entropy" in out.stdout
+
+
+def test_python_dash_m_and_console_script_agree():
+    exe = os.path.join(os.path.dirname(sys.executable), "minigrad")
+    if not os.path.exists(exe):
+        pytest.skip("console script not installed in this environment")
+    a = subprocess.run([exe, "info"], capture_output=True, text=True, check=True)
+    assert a.stdout == run("info").stdout
