@@ -85,7 +85,11 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     }
     const OPS *ops = FN(ops)();
     const int mr = ops->mr, nr = ops->nr;
-    const ptrdiff_t kc_max = K < MG_KC ? K : MG_KC;
+    /* With few column slivers A is read in place (one of its strides must be
+     * 1), and K is not blocked: each C tile is loaded and stored once. */
+    const int direct = N <= MG_DIRECT_SLIVERS * nr && (rsa == 1 || csa == 1);
+    const ptrdiff_t kc_block = direct ? MG_KC_DIRECT : MG_KC;
+    const ptrdiff_t kc_max = K < kc_block ? K : kc_block;
     const ptrdiff_t nc_max = N < MG_NC ? N : MG_NC;
     const ptrdiff_t nc_pad = (nc_max + nr - 1) / nr * nr;
 
@@ -98,7 +102,8 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     if (nt > mblocks) nt = (int)mblocks;
 
     MG_T *bp = mg_alloc((size_t)kc_max * nc_pad * sizeof(MG_T));
-    MG_T *ap = mg_alloc((size_t)nt * kc_max * mc * sizeof(MG_T));
+    const size_t a_elems = (size_t)kc_max * (direct ? mr : mc);
+    MG_T *ap = mg_alloc(nt * a_elems * sizeof(MG_T));
     if (!bp || !ap) {
         free(bp);
         free(ap);
@@ -107,12 +112,12 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        MG_T *my_ap = ap + (size_t)mg_thread_id() * kc_max * mc;
+        MG_T *my_ap = ap + (size_t)mg_thread_id() * a_elems;
         for (ptrdiff_t jc = 0; jc < N; jc += MG_NC) {
             ptrdiff_t nc = N - jc < MG_NC ? N - jc : MG_NC;
             ptrdiff_t nslivers = (nc + nr - 1) / nr;
-            for (ptrdiff_t pc = 0; pc < K; pc += MG_KC) {
-                ptrdiff_t kc = K - pc < MG_KC ? K - pc : MG_KC;
+            for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
+                ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
                 int last = pc + kc == K;
 #pragma omp for schedule(static)
                 for (ptrdiff_t s = 0; s < nslivers; s++) {
@@ -125,10 +130,17 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
                 for (ptrdiff_t ib = 0; ib < mblocks; ib++) {
                     ptrdiff_t ic = ib * mc;
                     ptrdiff_t m = M - ic < mc ? M - ic : mc;
-                    FN(pack_a)(m, kc, A + ic * rsa + pc * csa, rsa, csa, mr, my_ap);
-                    ops->macro(m, nc, kc, my_ap, bp, C + ic * ldc + jc, ldc,
-                               accumulate || pc > 0, last && bias ? bias + jc : NULL,
-                               last && relu);
+                    const MG_T *a = A + ic * rsa + pc * csa;
+                    int load_c = accumulate || pc > 0;
+                    const MG_T *b_j = last && bias ? bias + jc : NULL;
+                    if (direct) {
+                        ops->macro_direct(m, nc, kc, a, rsa, csa, my_ap, bp,
+                                          C + ic * ldc + jc, ldc, load_c, b_j, last && relu);
+                    } else {
+                        FN(pack_a)(m, kc, a, rsa, csa, mr, my_ap);
+                        ops->macro(m, nc, kc, my_ap, bp, C + ic * ldc + jc, ldc, load_c, b_j,
+                                   last && relu);
+                    }
                 }
             }
         }

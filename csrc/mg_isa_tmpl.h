@@ -30,12 +30,14 @@ static inline V FN(reluv)(V x)
     return (V)((UV)x & ~(UV)(x <= zero));
 }
 
-/* C[m x n] (+)= A_sliver (MR x kc, packed) * B_sliver (kc x NR, packed),
- * then + bias and ReLU when asked (only on the last k-block). */
-static inline void FN(ukernel)(ptrdiff_t kc, const MG_T *restrict a,
-                               const MG_T *restrict b, MG_T *restrict c,
-                               ptrdiff_t ldc, int m, int n, int load_c,
-                               const MG_T *restrict bias, int relu)
+/* C[m x n] (+)= A_sliver (MR x kc) * B_sliver (kc x NR, packed), then
+ * + bias and ReLU when asked (only on the last k-block). Element (i, p) of
+ * the A sliver is a[i * rsa + p * csa]: (1, MR) when packed, or the strides of
+ * the caller's matrix when A is read in place. */
+static inline __attribute__((always_inline)) void FN(ukernel)(
+    ptrdiff_t kc, const MG_T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
+    const MG_T *restrict b, MG_T *restrict c, ptrdiff_t ldc, int m, int n,
+    int load_c, const MG_T *restrict bias, int relu)
 {
     V acc[MG_MR][MG_NV];
 #pragma GCC unroll 32
@@ -49,11 +51,11 @@ static inline void FN(ukernel)(ptrdiff_t kc, const MG_T *restrict a,
         for (int j = 0; j < MG_NV; j++) bv[j] = FN(loadv)(b + j * VL);
 #pragma GCC unroll 32
         for (int i = 0; i < MG_MR; i++) {
-            V ai = (V){0} + a[i];
+            V ai = (V){0} + a[i * rsa];
 #pragma GCC unroll 8
             for (int j = 0; j < MG_NV; j++) acc[i][j] += ai * bv[j];
         }
-        a += MG_MR;
+        a += csa;
         b += NR;
     }
 
@@ -84,6 +86,7 @@ static inline void FN(ukernel)(ptrdiff_t kc, const MG_T *restrict a,
         }
 }
 
+/* C[mc x nc] (+)= A (packed slivers) * B (packed slivers). */
 static void FN(macro)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *ap,
                       const MG_T *bp, MG_T *c, ptrdiff_t ldc, int load_c,
                       const MG_T *bias, int relu)
@@ -92,8 +95,36 @@ static void FN(macro)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *ap,
         int n = (int)(nc - jr < NR ? nc - jr : NR);
         for (ptrdiff_t ir = 0; ir < mc; ir += MG_MR) {
             int m = (int)(mc - ir < MG_MR ? mc - ir : MG_MR);
-            FN(ukernel)(kc, ap + ir * kc, bp + jr * kc, c + ir * ldc + jr, ldc,
+            FN(ukernel)(kc, ap + ir * kc, 1, MG_MR, bp + jr * kc, c + ir * ldc + jr, ldc,
                         m, n, load_c, bias ? bias + jr : NULL, relu);
+        }
+    }
+}
+
+/* The same with A read in place (strides rsa, csa), for few column slivers,
+ * where packing A would cost more than it saves. A last sliver of fewer than
+ * MR rows is packed into `edge` (MR x kc), so no row past mc is read. */
+static void FN(macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *a,
+                             ptrdiff_t rsa, ptrdiff_t csa, MG_T *edge, const MG_T *bp,
+                             MG_T *c, ptrdiff_t ldc, int load_c, const MG_T *bias,
+                             int relu)
+{
+    for (ptrdiff_t ir = 0; ir < mc; ir += MG_MR) {
+        int m = (int)(mc - ir < MG_MR ? mc - ir : MG_MR);
+        const MG_T *ai = a + ir * rsa;
+        ptrdiff_t rs = rsa, cs = csa;
+        if (m < MG_MR) {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int i = 0; i < MG_MR; i++)
+                    edge[p * MG_MR + i] = i < m ? ai[i * rsa + p * csa] : (MG_T)0;
+            ai = edge;
+            rs = 1;
+            cs = MG_MR;
+        }
+        for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+            int n = (int)(nc - jr < NR ? nc - jr : NR);
+            FN(ukernel)(kc, ai, rs, cs, bp + jr * kc, c + ir * ldc + jr, ldc, m, n,
+                        load_c, bias ? bias + jr : NULL, relu);
         }
     }
 }
@@ -315,7 +346,7 @@ static void FN(sgd)(ptrdiff_t n, MG_T *p, const MG_T *g, MG_T *v, MG_T lr,
 }
 
 const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
-    MG_MR, NR, FN(macro), FN(relu), FN(relu_backward), FN(relu_backward_bias),
+    MG_MR, NR, FN(macro), FN(macro_direct), FN(relu), FN(relu_backward), FN(relu_backward_bias),
     FN(sigmoid), FN(sigmoid_backward), FN(add_rows), FN(mnist_loss),
     FN(bce_logits), FN(softmax_ce), FN(sgd),
 };

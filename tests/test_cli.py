@@ -6,6 +6,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -14,10 +15,14 @@ from mnist_files import MNIST_DIR, needs_mnist
 
 from minigrad import datasets, images
 
+# Run away from the checkout: `python -m` puts the working directory first on
+# sys.path, where the uncompiled source tree would shadow the installed package.
+NEUTRAL = tempfile.gettempdir()
+
 
 def run(*args, timeout=300, check=True):
     out = subprocess.run([sys.executable, "-m", "minigrad", *args], capture_output=True,
-                         text=True, timeout=timeout)
+                         text=True, timeout=timeout, cwd=NEUTRAL)
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -156,7 +161,8 @@ def test_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     model = tmp_path / "m.npz"
     proc = subprocess.Popen([sys.executable, "-m", "minigrad", "train", "--epochs", "100000",
                              "--batch-size", "8", "--save", str(model), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=NEUTRAL)
     for line in proc.stdout:  # wait until an epoch has finished
         if line[:1].isdigit():
             break
@@ -185,5 +191,5 @@ def test_python_dash_m_and_console_script_agree():
     exe = os.path.join(os.path.dirname(sys.executable), "minigrad")
     if not os.path.exists(exe):
         pytest.skip("console script not installed in this environment")
-    a = subprocess.run([exe, "info"], capture_output=True, text=True, check=True)
+    a = subprocess.run([exe, "info"], capture_output=True, text=True, check=True, cwd=NEUTRAL)
     assert a.stdout == run("info").stdout
