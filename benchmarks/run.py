@@ -28,7 +28,7 @@ def child(threads, repeats, quick):
     info = bench.machine_info()
     report(f"# threads={threads} " + json.dumps(info))
     kernels = (bench.quick_suite if quick else bench.full_kernel_suite)(repeats, report)
-    epochs = []
+    epochs = bench.epoch_suite(report=report, quick=quick)
     return {"threads": threads, "machine": info, "kernels": kernels, "epochs": epochs,
             "table": lines}
 

@@ -97,9 +97,9 @@ static void *mg_alloc(size_t bytes)
 
 #define MG_T float
 #define MG_S f32
-#define MG_KC 256
+#define MG_KC 384
 #define MG_MC 144
-#define MG_NC 4096
+#define MG_NC 768
 #include "mg_driver_tmpl.h"
 #undef MG_T
 #undef MG_S
@@ -111,5 +111,5 @@ static void *mg_alloc(size_t bytes)
 #define MG_S f64
 #define MG_KC 256
 #define MG_MC 72
-#define MG_NC 2048
+#define MG_NC 384
 #include "mg_driver_tmpl.h"

@@ -74,23 +74,24 @@ static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
         }
 }
 
-int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
-                ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
-                ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu)
+/* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc]. */
+static int FN(gemm_run)(const OPS *ops, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                        const MG_T *A, ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B,
+                        ptrdiff_t rsb, ptrdiff_t csb, MG_T *C, ptrdiff_t rsc, ptrdiff_t csc,
+                        int accumulate, const MG_T *bias, int relu)
 {
-    if (M == 0 || N == 0) return 0;
-    if (K == 0) {
-        FN(bias_relu_only)(M, N, C, ldc, accumulate, bias, relu);
-        return 0;
-    }
-    const OPS *ops = FN(ops)();
     const int mr = ops->mr, nr = ops->nr;
     /* With few column slivers A is read in place (one of its strides must be
      * 1), and K is not blocked: each C tile is loaded and stored once. */
     const int direct = N <= MG_DIRECT_SLIVERS * nr && (rsa == 1 || csa == 1);
-    const ptrdiff_t kc_block = direct ? MG_KC_DIRECT : MG_KC;
-    const ptrdiff_t kc_max = K < kc_block ? K : kc_block;
-    const ptrdiff_t nc_max = N < MG_NC ? N : MG_NC;
+    /* Blocks of K and N are balanced (K = 784 with KC = 384 gives 3 x 262,
+     * not 384 + 384 + 16); they do not depend on the thread count. */
+    const ptrdiff_t kc_cap = direct ? MG_KC_DIRECT : MG_KC;
+    const ptrdiff_t kc_block = (K + (K + kc_cap - 1) / kc_cap - 1) / ((K + kc_cap - 1) / kc_cap);
+    const ptrdiff_t kc_max = kc_block;
+    const ptrdiff_t nc_parts = (N + MG_NC - 1) / MG_NC;
+    const ptrdiff_t nc_block = ((N + nc_parts - 1) / nc_parts + nr - 1) / nr * nr;
+    const ptrdiff_t nc_max = N < nc_block ? N : nc_block;
     const ptrdiff_t nc_pad = (nc_max + nr - 1) / nr * nr;
 
     int nt = mg_get_num_threads();
@@ -113,8 +114,8 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         MG_T *my_ap = ap + (size_t)mg_thread_id() * a_elems;
-        for (ptrdiff_t jc = 0; jc < N; jc += MG_NC) {
-            ptrdiff_t nc = N - jc < MG_NC ? N - jc : MG_NC;
+        for (ptrdiff_t jc = 0; jc < N; jc += nc_block) {
+            ptrdiff_t nc = N - jc < nc_block ? N - jc : nc_block;
             ptrdiff_t nslivers = (nc + nr - 1) / nr;
             for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
                 ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
@@ -133,12 +134,13 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
                     const MG_T *a = A + ic * rsa + pc * csa;
                     int load_c = accumulate || pc > 0;
                     const MG_T *b_j = last && bias ? bias + jc : NULL;
+                    MG_T *c = C + ic * rsc + jc * csc;
                     if (direct) {
-                        ops->macro_direct(m, nc, kc, a, rsa, csa, my_ap, bp,
-                                          C + ic * ldc + jc, ldc, load_c, b_j, last && relu);
+                        ops->macro_direct(m, nc, kc, a, rsa, csa, my_ap, bp, c, rsc, csc,
+                                          load_c, b_j, last && relu);
                     } else {
                         FN(pack_a)(m, kc, a, rsa, csa, mr, my_ap);
-                        ops->macro(m, nc, kc, my_ap, bp, C + ic * ldc + jc, ldc, load_c, b_j,
+                        ops->macro(m, nc, kc, my_ap, bp, c, rsc, csc, load_c, b_j,
                                    last && relu);
                     }
                 }
@@ -148,6 +150,27 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     free(bp);
     free(ap);
     return 0;
+}
+
+int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
+                ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
+                ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu)
+{
+    if (M == 0 || N == 0) return 0;
+    if (K == 0) {
+        FN(bias_relu_only)(M, N, C, ldc, accumulate, bias, relu);
+        return 0;
+    }
+    const OPS *ops = FN(ops)();
+    const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
+    /* Few rows and many columns (a weight gradient dy.T @ x): compute
+     * C.T = B.T A.T instead, so the big operand is read in place and C is
+     * written through its transpose. */
+    if (M <= few && N > few && !bias && !relu && (rsb == 1 || csb == 1))
+        return FN(gemm_run)(ops, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc, accumulate,
+                            NULL, 0);
+    return FN(gemm_run)(ops, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1, accumulate, bias,
+                        relu);
 }
 
 /* ---- elementwise: fixed-size chunks, run in parallel when large ---- */

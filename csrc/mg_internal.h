@@ -9,12 +9,12 @@
     typedef struct {                                                            \
         int mr, nr; /* micro-tile of the GEMM micro-kernel */                   \
         void (*macro)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const T *ap,    \
-                      const T *bp, T *c, ptrdiff_t ldc, int load_c,             \
-                      const T *bias, int relu);                                 \
+                      const T *bp, T *c, ptrdiff_t rsc, ptrdiff_t csc,          \
+                      int load_c, const T *bias, int relu);                     \
         void (*macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const T *a,   \
                              ptrdiff_t rsa, ptrdiff_t csa, T *edge, const T *bp,      \
-                             T *c, ptrdiff_t ldc, int load_c, const T *bias,          \
-                             int relu);                                               \
+                             T *c, ptrdiff_t rsc, ptrdiff_t csc, int load_c,          \
+                             const T *bias, int relu);                                \
         void (*relu)(ptrdiff_t n, const T *x, T *y);                            \
         void (*relu_backward)(ptrdiff_t n, const T *g, const T *x, T *dx);      \
         void (*relu_backward_bias)(ptrdiff_t m, ptrdiff_t n, const T *g,        \

@@ -21,6 +21,14 @@ typedef MG_UT FN(uvec) __attribute__((vector_size(MG_VB)));
 #define NR (MG_NV * VL)
 
 static inline V FN(loadv)(const MG_T *p) { V v; memcpy(&v, p, sizeof v); return v; }
+
+/* All lanes = x. (Not `(V){0} + x`: adding 0.0 is not an identity for -0.0,
+ * so the compiler keeps a real add on the micro-kernel's critical path;
+ * x * 1.0 is an identity, so this folds to a bare broadcast.) */
+static inline V FN(splat)(MG_T x)
+{
+    return x * ((V){0} + 1);
+}
 static inline void FN(storev)(MG_T *p, V v) { memcpy(p, &v, sizeof v); }
 
 /* ReLU that keeps NaN (as np.maximum does): zero only where x <= 0. */
@@ -36,8 +44,8 @@ static inline V FN(reluv)(V x)
  * the caller's matrix when A is read in place. */
 static inline __attribute__((always_inline)) void FN(ukernel)(
     ptrdiff_t kc, const MG_T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
-    const MG_T *restrict b, MG_T *restrict c, ptrdiff_t ldc, int m, int n,
-    int load_c, const MG_T *restrict bias, int relu)
+    const MG_T *restrict b, MG_T *restrict c, ptrdiff_t rsc, ptrdiff_t csc, int m,
+    int n, int load_c, const MG_T *restrict bias, int relu)
 {
     V acc[MG_MR][MG_NV];
 #pragma GCC unroll 32
@@ -51,7 +59,7 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
         for (int j = 0; j < MG_NV; j++) bv[j] = FN(loadv)(b + j * VL);
 #pragma GCC unroll 32
         for (int i = 0; i < MG_MR; i++) {
-            V ai = (V){0} + a[i * rsa];
+            V ai = FN(splat)(a[i * rsa]);
 #pragma GCC unroll 8
             for (int j = 0; j < MG_NV; j++) acc[i][j] += ai * bv[j];
         }
@@ -59,12 +67,12 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
         b += NR;
     }
 
-    if (m == MG_MR && n == NR) {
+    if (m == MG_MR && n == NR && csc == 1) {
 #pragma GCC unroll 32
         for (int i = 0; i < MG_MR; i++)
 #pragma GCC unroll 8
             for (int j = 0; j < MG_NV; j++) {
-                MG_T *cp = c + i * ldc + j * VL;
+                MG_T *cp = c + i * rsc + j * VL;
                 V r = acc[i][j];
                 if (load_c) r += FN(loadv)(cp);
                 if (bias) r += FN(loadv)(bias + j * VL);
@@ -79,24 +87,26 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             MG_T r = tile[i * NR + j];
-            if (load_c) r += c[i * ldc + j];
+            if (load_c) r += c[i * rsc + j * csc];
             if (bias) r += bias[j];
             if (relu && r <= 0) r = 0;
-            c[i * ldc + j] = r;
+            c[i * rsc + j * csc] = r;
         }
 }
 
-/* C[mc x nc] (+)= A (packed slivers) * B (packed slivers). */
+/* C[mc x nc] (+)= A (packed slivers) * B (packed slivers); C's element
+ * (i, j) is c[i * rsc + j * csc]. Each A sliver (MR x kc, broadcast) stays in
+ * L1 while the B panel streams from L2. */
 static void FN(macro)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *ap,
-                      const MG_T *bp, MG_T *c, ptrdiff_t ldc, int load_c,
+                      const MG_T *bp, MG_T *c, ptrdiff_t rsc, ptrdiff_t csc, int load_c,
                       const MG_T *bias, int relu)
 {
-    for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
-        int n = (int)(nc - jr < NR ? nc - jr : NR);
-        for (ptrdiff_t ir = 0; ir < mc; ir += MG_MR) {
-            int m = (int)(mc - ir < MG_MR ? mc - ir : MG_MR);
-            FN(ukernel)(kc, ap + ir * kc, 1, MG_MR, bp + jr * kc, c + ir * ldc + jr, ldc,
-                        m, n, load_c, bias ? bias + jr : NULL, relu);
+    for (ptrdiff_t ir = 0; ir < mc; ir += MG_MR) {
+        int m = (int)(mc - ir < MG_MR ? mc - ir : MG_MR);
+        for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+            int n = (int)(nc - jr < NR ? nc - jr : NR);
+            FN(ukernel)(kc, ap + ir * kc, 1, MG_MR, bp + jr * kc, c + ir * rsc + jr * csc,
+                        rsc, csc, m, n, load_c, bias ? bias + jr : NULL, relu);
         }
     }
 }
@@ -106,8 +116,8 @@ static void FN(macro)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *ap,
  * MR rows is packed into `edge` (MR x kc), so no row past mc is read. */
 static void FN(macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_T *a,
                              ptrdiff_t rsa, ptrdiff_t csa, MG_T *edge, const MG_T *bp,
-                             MG_T *c, ptrdiff_t ldc, int load_c, const MG_T *bias,
-                             int relu)
+                             MG_T *c, ptrdiff_t rsc, ptrdiff_t csc, int load_c,
+                             const MG_T *bias, int relu)
 {
     for (ptrdiff_t ir = 0; ir < mc; ir += MG_MR) {
         int m = (int)(mc - ir < MG_MR ? mc - ir : MG_MR);
@@ -123,8 +133,8 @@ static void FN(macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_
         }
         for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
             int n = (int)(nc - jr < NR ? nc - jr : NR);
-            FN(ukernel)(kc, ai, rs, cs, bp + jr * kc, c + ir * ldc + jr, ldc, m, n,
-                        load_c, bias ? bias + jr : NULL, relu);
+            FN(ukernel)(kc, ai, rs, cs, bp + jr * kc, c + ir * rsc + jr * csc, rsc, csc, m,
+                        n, load_c, bias ? bias + jr : NULL, relu);
         }
     }
 }

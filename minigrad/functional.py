@@ -16,9 +16,11 @@ def matmul(a, b):
     a, b = _pair(a, b)
     A, B = a.data, b.data
     if A.ndim == 2 and B.ndim == 2 and A.dtype == B.dtype and A.dtype.kind == "f":
-        return _make(K.matmul(A, B), (a, b),
-                     lambda g: (K.matmul(_contiguous(g, A), B, trans_b=True),
-                                K.matmul(A, _contiguous(g, A), trans_a=True)), "matmul")
+        def backward(g):
+            g = _contiguous(g, A)
+            return (K.matmul(g, B, trans_b=True) if a.requires_grad else None,
+                    K.matmul(A, g, trans_a=True) if b.requires_grad else None)
+        return _make(K.matmul(A, B), (a, b), backward, "matmul")
     # other ranks (1-D, batched): NumPy's matmul and its gradients
     def backward(g):
         a2 = A[None, :] if A.ndim == 1 else A
@@ -32,35 +34,45 @@ def matmul(a, b):
     return _make(A @ B, (a, b), backward, "matmul")
 
 
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch."""
+    x = _tensor(x)
     parents = (x, weight) if bias is None else (x, weight, bias)
-    X, W = x.data, weight.data
-    y = K.linear(X, W, None if bias is None else bias.data, trans_w=True)
+    y = K.linear(x.data, weight.data, None if bias is None else bias.data, trans_w=True)
 
     def backward(g):
         g = _contiguous(g, y)
-        grads = (K.matmul(g, W), K.matmul(g, X, trans_a=True))
-        return grads if bias is None else grads + (K.bias_grad(g),)
+        return _linear_grads(g, x, weight, bias, K.bias_grad(g) if bias is not None else None)
     return _make(y, parents, backward, "linear")
+
+
+def _linear_grads(dz, x, weight, bias, db):
+    """Gradients of x @ weight.T + bias given dz = d(loss)/d(output); the
+    input's gradient is computed only when x needs one (not for a batch of data)."""
+    dx = K.matmul(dz, weight.data) if x.requires_grad else None
+    dw = K.matmul(dz, x.data, trans_a=True) if weight.requires_grad else None
+    return (dx, dw) if bias is None else (dx, dw, db)
 
 
 def linear_relu(x, weight, bias=None):
     """relu(linear(x, weight, bias)) as one fused kernel each way: bias and
     ReLU are applied in the GEMM's store, and the backward pass computes the
     ReLU mask and the bias gradient in one pass."""
+    x = _tensor(x)
     parents = (x, weight) if bias is None else (x, weight, bias)
-    X, W = x.data, weight.data
-    y = K.linear(X, W, None if bias is None else bias.data, relu=True, trans_w=True)
+    y = K.linear(x.data, weight.data, None if bias is None else bias.data, relu=True,
+                 trans_w=True)
 
     def backward(g):
         g = _contiguous(g, y)
         if bias is None:
-            dz, db = K.relu_backward(g, y), None
-        else:
-            dz, db = K.relu_backward_bias_grad(g, y)
-        grads = (K.matmul(dz, W), K.matmul(dz, X, trans_a=True))
-        return grads if bias is None else grads + (db,)
+            return _linear_grads(K.relu_backward(g, y), x, weight, None, None)
+        dz, db = K.relu_backward_bias_grad(g, y)
+        return _linear_grads(dz, x, weight, bias, db)
     return _make(y, parents, backward, "linear_relu")
 
 
@@ -92,21 +104,21 @@ def _targets_like(targets, logits):
 
 def mnist_loss(predictions, targets):
     """The chapter's loss: mean(where(targets == 1, 1 - sigmoid(p), sigmoid(p)))."""
-    p = predictions if isinstance(predictions, Tensor) else Tensor(predictions)
+    p = _tensor(predictions)
     loss, grad = K.mnist_loss(np.ascontiguousarray(p.data), _targets_like(targets, p))
     return _scalar_loss(loss, grad, p, "mnist_loss")
 
 
 def binary_cross_entropy_with_logits(logits, targets):
     """Mean binary cross-entropy of sigmoid(logits) against 0/1 targets."""
-    z = logits if isinstance(logits, Tensor) else Tensor(logits)
+    z = _tensor(logits)
     loss, grad = K.bce_with_logits(np.ascontiguousarray(z.data), _targets_like(targets, z))
     return _scalar_loss(loss, grad, z, "bce_with_logits")
 
 
 def cross_entropy(logits, labels):
     """Mean softmax cross-entropy of (n, c) logits against integer labels."""
-    z = logits if isinstance(logits, Tensor) else Tensor(logits)
+    z = _tensor(logits)
     y = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
     loss, grad = K.softmax_cross_entropy(np.ascontiguousarray(z.data), y.reshape(-1))
     return _scalar_loss(loss, grad, z, "cross_entropy")
@@ -114,7 +126,7 @@ def cross_entropy(logits, labels):
 
 def softmax(x, axis=-1):
     """Softmax along ``axis`` (differentiable, NumPy)."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    x = _tensor(x)
     e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
     s = e / e.sum(axis=axis, keepdims=True)
     return _make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),),
