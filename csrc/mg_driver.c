@@ -19,7 +19,7 @@
 
 #define MG_CHUNK ((ptrdiff_t)1 << 15)           /* elementwise work unit */
 #define MG_GEMM_SERIAL_WORK (64.0 * 64.0 * 256.0) /* fewer MACs: one thread */
-#define MG_DIRECT_SLIVERS 2   /* N <= this many micro-tile columns: A unpacked */
+#define MG_DIRECT_SLIVERS 4   /* N <= this many micro-tile columns: A unpacked */
 #define MG_KC_DIRECT 4096     /* K block when A is read in place */
 
 static int mg_isa = -1;
