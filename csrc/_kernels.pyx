@@ -476,18 +476,18 @@ def sigmoid_backward(grad_out, y, out=None):
 
 # ---------------------------------------------------------------- losses
 
-cdef double _mnist_loss(Py_ssize_t n, real *z, real *t, real *g) noexcept nogil:
+cdef int _mnist_loss(Py_ssize_t n, real *z, real *t, real *g, double *loss) noexcept nogil:
     if real is float:
-        return mg_mnist_loss_f32(n, z, t, g)
+        return mg_mnist_loss_f32(n, z, t, g, loss)
     else:
-        return mg_mnist_loss_f64(n, z, t, g)
+        return mg_mnist_loss_f64(n, z, t, g, loss)
 
 
-cdef double _bce(Py_ssize_t n, real *z, real *t, real *g) noexcept nogil:
+cdef int _bce(Py_ssize_t n, real *z, real *t, real *g, double *loss) noexcept nogil:
     if real is float:
-        return mg_bce_logits_f32(n, z, t, g)
+        return mg_bce_logits_f32(n, z, t, g, loss)
     else:
-        return mg_bce_logits_f64(n, z, t, g)
+        return mg_bce_logits_f64(n, z, t, g, loss)
 
 
 cdef tuple _binary_loss(str fn, object logits, object targets, object out, bint bce):
@@ -500,23 +500,23 @@ cdef tuple _binary_loss(str fn, object logits, object targets, object out, bint 
     if n == 0:
         raise ValueError(f"{fn}: logits is empty (shape {_shape(Z)}); the mean is undefined")
     cdef double loss
+    cdef int rc
     cdef void *pO = _data(O)
     cdef void *pT = _data(T)
     cdef void *pZ = _data(Z)
     with nogil:
         if t == cnp.NPY_FLOAT32:
             if bce:
-                loss = _bce[float](n, <float *>pZ, <float *>pT, <float *>pO)
+                rc = _bce[float](n, <float *>pZ, <float *>pT, <float *>pO, &loss)
             else:
-                loss = _mnist_loss[float](n, <float *>pZ, <float *>pT,
-                                          <float *>pO)
+                rc = _mnist_loss[float](n, <float *>pZ, <float *>pT, <float *>pO, &loss)
         else:
             if bce:
-                loss = _bce[double](n, <double *>pZ, <double *>pT,
-                                    <double *>pO)
+                rc = _bce[double](n, <double *>pZ, <double *>pT, <double *>pO, &loss)
             else:
-                loss = _mnist_loss[double](n, <double *>pZ, <double *>pT,
-                                           <double *>pO)
+                rc = _mnist_loss[double](n, <double *>pZ, <double *>pT, <double *>pO, &loss)
+    if rc != 0:
+        raise MemoryError(f"{fn}: out of memory")
     return loss, O
 
 
@@ -536,12 +536,12 @@ def bce_with_logits(logits, targets, *, out=None):
     return _binary_loss("bce_with_logits", logits, targets, out, True)
 
 
-cdef double _softmax_ce(Py_ssize_t m, Py_ssize_t c, real *z, const int64_t *y,
-                        real *g) noexcept nogil:
+cdef int _softmax_ce(Py_ssize_t m, Py_ssize_t c, real *z, const int64_t *y,
+                     real *g, double *loss) noexcept nogil:
     if real is float:
-        return mg_softmax_ce_f32(m, c, z, y, g)
+        return mg_softmax_ce_f32(m, c, z, y, g, loss)
     else:
-        return mg_softmax_ce_f64(m, c, z, y, g)
+        return mg_softmax_ce_f64(m, c, z, y, g, loss)
 
 
 def softmax_cross_entropy(logits, labels, *, out=None):
@@ -577,14 +577,16 @@ def softmax_cross_entropy(logits, labels, *, out=None):
     if bad >= 0:
         raise ValueError(f"{fn}: labels[{bad}] = {lab[bad]} is out of range [0, {c})")
     cdef double loss
+    cdef int rc
     cdef void *pO = _data(O)
     cdef void *pZ = _data(Z)
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            loss = _softmax_ce[float](m, c, <float *>pZ, &lab[0], <float *>pO)
+            rc = _softmax_ce[float](m, c, <float *>pZ, &lab[0], <float *>pO, &loss)
         else:
-            loss = _softmax_ce[double](m, c, <double *>pZ, &lab[0],
-                                       <double *>pO)
+            rc = _softmax_ce[double](m, c, <double *>pZ, &lab[0], <double *>pO, &loss)
+    if rc != 0:
+        raise MemoryError(f"{fn}: out of memory")
     return loss, O
 
 

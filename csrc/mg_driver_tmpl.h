@@ -75,7 +75,7 @@ static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
 }
 
 /* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc]. */
-static int FN(gemm_run)(const OPS *ops, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                         const MG_T *A, ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B,
                         ptrdiff_t rsb, ptrdiff_t csb, MG_T *C, ptrdiff_t rsc, ptrdiff_t csc,
                         int accumulate, const MG_T *bias, int relu)
@@ -94,8 +94,7 @@ static int FN(gemm_run)(const OPS *ops, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     const ptrdiff_t nc_max = N < nc_block ? N : nc_block;
     const ptrdiff_t nc_pad = (nc_max + nr - 1) / nr * nr;
 
-    int nt = mg_get_num_threads();
-    if ((double)M * N * K < MG_GEMM_SERIAL_WORK) nt = 1;
+    int nt = (double)M * N * K < MG_GEMM_SERIAL_WORK ? 1 : threads;
     ptrdiff_t mc = (M + nt - 1) / nt;
     mc = (mc + mr - 1) / mr * mr;
     if (mc > MG_MC / mr * mr) mc = MG_MC / mr * mr;
@@ -163,63 +162,65 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     }
     const OPS *ops = FN(ops)();
     const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
+    int threads = mg_enter(mg_get_num_threads()), rc;
     /* Few rows and many columns (a weight gradient dy.T @ x): compute
      * C.T = B.T A.T instead, so the big operand is read in place and C is
      * written through its transpose. */
     if (M <= few && N > few && !bias && !relu && (rsb == 1 || csb == 1))
-        return FN(gemm_run)(ops, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc, accumulate,
-                            NULL, 0);
-    return FN(gemm_run)(ops, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1, accumulate, bias,
-                        relu);
+        rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
+                          accumulate, NULL, 0);
+    else
+        rc = FN(gemm_run)(ops, threads, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1,
+                          accumulate, bias, relu);
+    mg_leave();
+    return rc;
 }
 
 /* ---- elementwise: fixed-size chunks, run in parallel when large ---- */
 
 #define MG_CHUNKS(n) (((n) + MG_CHUNK - 1) / MG_CHUNK)
-#define MG_NT(n) ((n) >= 2 * MG_CHUNK ? mg_get_num_threads() : 1)
+/* Threads for n elements: one below two chunks. */
+#define MG_WANT(n) ((n) >= 2 * MG_CHUNK ? mg_get_num_threads() : 1)
+
+/* Runs `body` (a loop over chunks k in [0, nch)) on the team size mg_enter
+ * grants. */
+#define MG_PARALLEL_CHUNKS(n, nch, body)                                        \
+    do {                                                                        \
+        int nt_ = mg_enter(MG_WANT(n));                                         \
+        _Pragma("omp parallel for schedule(static) num_threads(nt_) if (nt_ > 1)") \
+        for (ptrdiff_t k = 0; k < (nch); k++) {                                 \
+            ptrdiff_t i = k * MG_CHUNK, len = (n) - i < MG_CHUNK ? (n) - i : MG_CHUNK; \
+            body;                                                               \
+        }                                                                       \
+        mg_leave();                                                             \
+    } while (0)
 
 void FN(mg_relu)(ptrdiff_t n, const MG_T *x, MG_T *y)
 {
     const OPS *ops = FN(ops)();
     ptrdiff_t nch = MG_CHUNKS(n);
-#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
-        ops->relu(len, x + i, y + i);
-    }
+    MG_PARALLEL_CHUNKS(n, nch, ops->relu(len, x + i, y + i));
 }
 
 void FN(mg_relu_backward)(ptrdiff_t n, const MG_T *g, const MG_T *x, MG_T *dx)
 {
     const OPS *ops = FN(ops)();
     ptrdiff_t nch = MG_CHUNKS(n);
-#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
-        ops->relu_backward(len, g + i, x + i, dx + i);
-    }
+    MG_PARALLEL_CHUNKS(n, nch, ops->relu_backward(len, g + i, x + i, dx + i));
 }
 
 void FN(mg_sigmoid)(ptrdiff_t n, const MG_T *x, MG_T *y)
 {
     const OPS *ops = FN(ops)();
     ptrdiff_t nch = MG_CHUNKS(n);
-#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
-        ops->sigmoid(len, x + i, y + i);
-    }
+    MG_PARALLEL_CHUNKS(n, nch, ops->sigmoid(len, x + i, y + i));
 }
 
 void FN(mg_sigmoid_backward)(ptrdiff_t n, const MG_T *g, const MG_T *y, MG_T *dx)
 {
     const OPS *ops = FN(ops)();
     ptrdiff_t nch = MG_CHUNKS(n);
-#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
-        ops->sigmoid_backward(len, g + i, y + i, dx + i);
-    }
+    MG_PARALLEL_CHUNKS(n, nch, ops->sigmoid_backward(len, g + i, y + i, dx + i));
 }
 
 void FN(mg_sgd)(ptrdiff_t n, MG_T *p, const MG_T *g, MG_T *v, MG_T lr, MG_T momentum,
@@ -227,11 +228,7 @@ void FN(mg_sgd)(ptrdiff_t n, MG_T *p, const MG_T *g, MG_T *v, MG_T lr, MG_T mome
 {
     const OPS *ops = FN(ops)();
     ptrdiff_t nch = MG_CHUNKS(n);
-#pragma omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;
-        ops->sgd(len, p + i, g + i, v ? v + i : NULL, lr, momentum, weight_decay);
-    }
+    MG_PARALLEL_CHUNKS(n, nch, ops->sgd(len, p + i, g + i, v ? v + i : NULL, lr, momentum, weight_decay));
 }
 
 /* Column sums are split by columns, so each sum keeps its row order. */
@@ -248,59 +245,60 @@ void FN(mg_relu_backward_bias)(ptrdiff_t m, ptrdiff_t n, const MG_T *g, const MG
     FN(ops)()->relu_backward_bias(m, n, g, y, dx, db);
 }
 
-/* Runs a loss over fixed chunks and adds the chunk sums in order. */
+/* Runs a loss over fixed chunks and adds the chunk sums in order; returns -1
+ * when the buffer of partial sums cannot be allocated. */
 #define MG_LOSS_BODY(call)                                                      \
     const OPS *ops = FN(ops)();                                                 \
     MG_T scale = (MG_T)(1.0 / (double)n);                                       \
     ptrdiff_t nch = MG_CHUNKS(n);                                               \
     double stack_part[64];                                                      \
     double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double)); \
-    if (!part) return NAN;                                                      \
-    _Pragma("omp parallel for schedule(static) num_threads(MG_NT(n)) if (MG_NT(n) > 1)") \
-    for (ptrdiff_t k = 0; k < nch; k++) {                                       \
-        ptrdiff_t i = k * MG_CHUNK, len = n - i < MG_CHUNK ? n - i : MG_CHUNK;  \
-        part[k] = call;                                                         \
-    }                                                                           \
+    if (!part) return -1;                                                       \
+    MG_PARALLEL_CHUNKS(n, nch, part[k] = call);                                 \
     double total = 0;                                                           \
     for (ptrdiff_t k = 0; k < nch; k++) total += part[k];                       \
     if (part != stack_part) free(part);                                         \
-    return total / (double)n;
+    *loss = total / (double)n;                                                  \
+    return 0;
 
-double FN(mg_mnist_loss)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad)
+int FN(mg_mnist_loss)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad, double *loss)
 {
     MG_LOSS_BODY(ops->mnist_loss(len, z + i, t + i, grad + i, scale))
 }
 
-double FN(mg_bce_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad)
+int FN(mg_bce_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad, double *loss)
 {
     MG_LOSS_BODY(ops->bce_logits(len, z + i, t + i, grad + i, scale))
 }
 
-double FN(mg_softmax_ce)(ptrdiff_t m, ptrdiff_t c, const MG_T *z,
-                         const int64_t *labels, MG_T *grad)
+int FN(mg_softmax_ce)(ptrdiff_t m, ptrdiff_t c, const MG_T *z, const int64_t *labels,
+                      MG_T *grad, double *loss)
 {
     const OPS *ops = FN(ops)();
     MG_T scale = (MG_T)(1.0 / (double)m);
     ptrdiff_t rows = MG_CHUNK / c > 0 ? MG_CHUNK / c : 1;
     ptrdiff_t nch = (m + rows - 1) / rows;
-    int nt = (double)m * c >= 2 * MG_CHUNK ? mg_get_num_threads() : 1;
     double stack_part[64];
     double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double));
-    if (!part) return NAN;
+    if (!part) return -1;
+    int nt = mg_enter((double)m * c >= 2 * MG_CHUNK ? mg_get_num_threads() : 1);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (ptrdiff_t k = 0; k < nch; k++) {
         ptrdiff_t r0 = k * rows, len = m - r0 < rows ? m - r0 : rows;
         part[k] = ops->softmax_ce(len, c, z + r0 * c, labels + r0, grad + r0 * c, scale);
     }
+    mg_leave();
     double total = 0;
     for (ptrdiff_t k = 0; k < nch; k++) total += part[k];
     if (part != stack_part) free(part);
-    return total / (double)m;
+    *loss = total / (double)m;
+    return 0;
 }
 
 #undef MG_LOSS_BODY
 #undef MG_CHUNKS
-#undef MG_NT
+#undef MG_WANT
+#undef MG_PARALLEL_CHUNKS
 #undef OPS
 #undef FN
 #undef MG_CAT

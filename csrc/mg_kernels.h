@@ -1,4 +1,5 @@
 /* Public C API of minigrad's kernels, called from Cython (_kernels.pyx).
+ * Functions returning int return 0, or -1 when memory ran out.
  *
  * Every function trusts its arguments: shapes, strides and aliasing are
  * validated once at the Cython boundary. All of them are safe to call without
@@ -31,10 +32,12 @@ int mg_openmp_enabled(void);
     void mg_sigmoid_##S(ptrdiff_t n, const T *x, T *y);                         \
     void mg_sigmoid_backward_##S(ptrdiff_t n, const T *g, const T *y, T *dx);   \
     void mg_bias_grad_##S(ptrdiff_t m, ptrdiff_t n, const T *g, T *db);         \
-    double mg_mnist_loss_##S(ptrdiff_t n, const T *z, const T *t, T *grad);     \
-    double mg_bce_logits_##S(ptrdiff_t n, const T *z, const T *t, T *grad);     \
-    double mg_softmax_ce_##S(ptrdiff_t m, ptrdiff_t c, const T *z,              \
-                             const int64_t *labels, T *grad);                   \
+    int mg_mnist_loss_##S(ptrdiff_t n, const T *z, const T *t, T *grad,         \
+                          double *loss);                                        \
+    int mg_bce_logits_##S(ptrdiff_t n, const T *z, const T *t, T *grad,         \
+                          double *loss);                                        \
+    int mg_softmax_ce_##S(ptrdiff_t m, ptrdiff_t c, const T *z,                 \
+                          const int64_t *labels, T *grad, double *loss);        \
     void mg_sgd_##S(ptrdiff_t n, T *p, const T *g, T *v, T lr, T momentum,      \
                     T weight_decay);
 

@@ -33,14 +33,18 @@ cdef extern from "mg_kernels.h" nogil:
     void mg_sigmoid_backward_f64(Py_ssize_t n, const double *g, const double *y, double *dx)
     void mg_bias_grad_f32(Py_ssize_t m, Py_ssize_t n, const float *g, float *db)
     void mg_bias_grad_f64(Py_ssize_t m, Py_ssize_t n, const double *g, double *db)
-    double mg_mnist_loss_f32(Py_ssize_t n, const float *z, const float *t, float *grad)
-    double mg_mnist_loss_f64(Py_ssize_t n, const double *z, const double *t, double *grad)
-    double mg_bce_logits_f32(Py_ssize_t n, const float *z, const float *t, float *grad)
-    double mg_bce_logits_f64(Py_ssize_t n, const double *z, const double *t, double *grad)
-    double mg_softmax_ce_f32(Py_ssize_t m, Py_ssize_t c, const float *z,
-                             const int64_t *labels, float *grad)
-    double mg_softmax_ce_f64(Py_ssize_t m, Py_ssize_t c, const double *z,
-                             const int64_t *labels, double *grad)
+    int mg_mnist_loss_f32(Py_ssize_t n, const float *z, const float *t, float *grad,
+                          double *loss)
+    int mg_mnist_loss_f64(Py_ssize_t n, const double *z, const double *t, double *grad,
+                          double *loss)
+    int mg_bce_logits_f32(Py_ssize_t n, const float *z, const float *t, float *grad,
+                          double *loss)
+    int mg_bce_logits_f64(Py_ssize_t n, const double *z, const double *t, double *grad,
+                          double *loss)
+    int mg_softmax_ce_f32(Py_ssize_t m, Py_ssize_t c, const float *z,
+                          const int64_t *labels, float *grad, double *loss)
+    int mg_softmax_ce_f64(Py_ssize_t m, Py_ssize_t c, const double *z,
+                          const int64_t *labels, double *grad, double *loss)
     void mg_sgd_f32(Py_ssize_t n, float *p, const float *g, float *v, float lr,
                     float momentum, float weight_decay)
     void mg_sgd_f64(Py_ssize_t n, double *p, const double *g, double *v, double lr,

@@ -8,7 +8,13 @@ from minigrad.tensor import Tensor, _make, _pair, _unbroadcast
 
 def _contiguous(g, like):
     """g as a C-contiguous array of like's dtype (a copy only when it is not)."""
-    return np.ascontiguousarray(g, dtype=like.dtype)
+    return np.asarray(g, dtype=like.dtype, order="C")
+
+
+def _c(a):
+    """a C-contiguous (a copy only when it is not; unlike np.ascontiguousarray,
+    a 0-d array stays 0-d)."""
+    return np.asarray(a, order="C")
 
 
 def matmul(a, b):
@@ -78,14 +84,14 @@ def linear_relu(x, weight, bias=None):
 
 def relu(x):
     """max(x, 0)."""
-    X = np.ascontiguousarray(x.data)
+    X = _c(x.data)
     y = K.relu(X)
     return _make(y, (x,), lambda g: (K.relu_backward(_contiguous(g, y), y),), "relu")
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x))."""
-    y = K.sigmoid(np.ascontiguousarray(x.data))
+    y = K.sigmoid(_c(x.data))
     return _make(y, (x,), lambda g: (K.sigmoid_backward(_contiguous(g, y), y),), "sigmoid")
 
 
@@ -99,20 +105,20 @@ def _targets_like(targets, logits):
     if t.size != logits.data.size:
         raise ValueError(f"targets have shape {t.shape} but predictions have shape "
                          f"{logits.shape}")
-    return np.ascontiguousarray(t.reshape(logits.shape), dtype=logits.dtype)
+    return np.asarray(t.reshape(logits.shape), dtype=logits.dtype, order="C")
 
 
 def mnist_loss(predictions, targets):
     """The chapter's loss: mean(where(targets == 1, 1 - sigmoid(p), sigmoid(p)))."""
     p = _tensor(predictions)
-    loss, grad = K.mnist_loss(np.ascontiguousarray(p.data), _targets_like(targets, p))
+    loss, grad = K.mnist_loss(_c(p.data), _targets_like(targets, p))
     return _scalar_loss(loss, grad, p, "mnist_loss")
 
 
 def binary_cross_entropy_with_logits(logits, targets):
     """Mean binary cross-entropy of sigmoid(logits) against 0/1 targets."""
     z = _tensor(logits)
-    loss, grad = K.bce_with_logits(np.ascontiguousarray(z.data), _targets_like(targets, z))
+    loss, grad = K.bce_with_logits(_c(z.data), _targets_like(targets, z))
     return _scalar_loss(loss, grad, z, "bce_with_logits")
 
 
@@ -120,7 +126,7 @@ def cross_entropy(logits, labels):
     """Mean softmax cross-entropy of (n, c) logits against integer labels."""
     z = _tensor(logits)
     y = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    loss, grad = K.softmax_cross_entropy(np.ascontiguousarray(z.data), y.reshape(-1))
+    loss, grad = K.softmax_cross_entropy(_c(z.data), y.reshape(-1))
     return _scalar_loss(loss, grad, z, "cross_entropy")
 
 
