@@ -284,6 +284,8 @@ def cmd_bench(args):
         mg.set_num_threads(args.threads)
     print(json.dumps(bench.machine_info()))
     bench.quick_suite(repeats=args.repeats)
+    if args.epoch:
+        bench.epoch_suite(quick=True, repeats=2)
     return 0
 
 
@@ -370,6 +372,8 @@ def build_parser():
     p = sub.add_parser("bench", help="a quick table of the kernels against NumPy")
     p.add_argument("--repeats", type=_positive_int, default=7)
     p.add_argument("--threads", type=_positive_int)
+    p.add_argument("--no-epoch", dest="epoch", action="store_false",
+                   help="skip the short whole-epoch comparison")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("info", help="version, build flags, SIMD path, threads")

@@ -184,6 +184,7 @@ def test_show_info_and_bench(tmp_path):
     out = run("info")
     assert "simd path:" in out.stdout and "build flags:" in out.stdout
     out = run("bench", "--repeats", "2", timeout=600)
+    assert "epoch: 10000 images" in out.stdout
     assert "matmul square 256" in out.stdout and "softmax_cross_entropy" in out.stdout
 
 
