@@ -53,7 +53,9 @@ def main():
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n),
                    MKL_NUM_THREADS=str(n), MINIGRAD_NUM_THREADS=str(n),
                    MINIGRAD_BENCH_OUT=os.path.join(args.out, f"threads{n}.json"))
-        cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(args.repeats)]
+        # more threads: each sample is preceded by a 0.1 s warm-up (bench._settle)
+        repeats = args.repeats if n == 1 else max(3, args.repeats // 3)
+        cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats)]
         if args.quick:
             cmd.append("--quick")
         subprocess.run(cmd, env=env, check=True)

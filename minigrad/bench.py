@@ -16,6 +16,18 @@ from minigrad import kernels as K
 from minigrad import reference as R
 
 
+def _settle(f):
+    """With more than one thread, run f for 0.1 s before timing it. The other
+    library's idle workers spin for a while after its last call (OpenBLAS:
+    ~2**28 cycles) and, on few cores, steal the core f's team needs; sleeping
+    instead would let a virtual machine park its idle CPUs, which then take
+    milliseconds to wake."""
+    if K.get_num_threads() > 1:
+        end = time.perf_counter() + 0.1
+        while time.perf_counter() < end:
+            f()
+
+
 def measure_pair(f_mg, f_np, repeats=15, min_time=0.002):
     """Median seconds per call of two functions, timed alternately.
 
@@ -33,6 +45,7 @@ def measure_pair(f_mg, f_np, repeats=15, min_time=0.002):
     t_mg, t_np = [], []
     for _ in range(repeats):
         for f, store in ((f_mg, t_mg), (f_np, t_np)):
+            _settle(f)
             start = time.perf_counter()
             for _ in range(loops):
                 f()
