@@ -21,6 +21,7 @@
 #define MG_GEMM_SERIAL_WORK (64.0 * 64.0 * 256.0) /* fewer MACs: one thread */
 #define MG_DIRECT_SLIVERS 4   /* N <= this many micro-tile columns: A unpacked */
 #define MG_KC_DIRECT 4096     /* K block when A is read in place */
+#define MG_SWAP_SLIVERS 2     /* M <= this many micro-tile columns: C.T = B.T A.T */
 
 static int mg_isa = -1;
 static int mg_threads = 1;

@@ -31,8 +31,12 @@ static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const MG_T *a, ptrdiff_t rs,
         int m = (int)(mc - s < mr ? mc - s : mr);
         const MG_T *src = a + s * rs;
         if (cs == 1) {
-            for (int i = 0; i < m; i++)
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + i] = src[i * rs + p];
+            /* blocks of 64 columns keep the strided writes within L1 */
+            for (ptrdiff_t p0 = 0; p0 < kc; p0 += 64) {
+                ptrdiff_t p1 = p0 + 64 < kc ? p0 + 64 : kc;
+                for (int i = 0; i < m; i++)
+                    for (ptrdiff_t p = p0; p < p1; p++) dst[p * mr + i] = src[i * rs + p];
+            }
         } else {
             for (ptrdiff_t p = 0; p < kc; p++)
                 for (int i = 0; i < m; i++) dst[p * mr + i] = src[i * rs + p * cs];
@@ -54,8 +58,12 @@ static void FN(pack_b_sliver)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t rs,
             for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
         }
     } else {
-        for (int j = 0; j < n; j++)
-            for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = b[p * rs + j * cs];
+        /* B transposed: blocks of 16 rows keep the strided writes within L1 */
+        for (ptrdiff_t p0 = 0; p0 < kc; p0 += 16) {
+            ptrdiff_t p1 = p0 + 16 < kc ? p0 + 16 : kc;
+            for (int j = 0; j < n; j++)
+                for (ptrdiff_t p = p0; p < p1; p++) dst[p * nr + j] = b[p * rs + j * cs];
+        }
         if (n < nr)
             for (ptrdiff_t p = 0; p < kc; p++)
                 for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
@@ -166,7 +174,8 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     /* Few rows and many columns (a weight gradient dy.T @ x): compute
      * C.T = B.T A.T instead, so the big operand is read in place and C is
      * written through its transpose. */
-    if (M <= few && N > few && !bias && !relu && (rsb == 1 || csb == 1))
+    if (M <= MG_SWAP_SLIVERS * ops->nr && N > few && !bias && !relu &&
+        (rsb == 1 || csb == 1))
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
                           accumulate, NULL, 0);
     else
