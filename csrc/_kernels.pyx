@@ -308,54 +308,69 @@ cdef cnp.ndarray _second(str fn, object y, cnp.ndarray like, int t, str name, st
     return Y
 
 
-cdef void _relu(Py_ssize_t n, real *x, real *y) noexcept nogil:
-    if real is float:
-        mg_relu_f32(n, x, y)
-    else:
-        mg_relu_f64(n, x, y)
+ctypedef void (*unary_f32)(Py_ssize_t, const float *, float *) noexcept nogil
+ctypedef void (*unary_f64)(Py_ssize_t, const double *, double *) noexcept nogil
+ctypedef void (*binary_f32)(Py_ssize_t, const float *, const float *, float *) noexcept nogil
+ctypedef void (*binary_f64)(Py_ssize_t, const double *, const double *,
+                            double *) noexcept nogil
+
+
+cdef object _unary(str fn, object x, object out, unary_f32 f32, unary_f64 f64):
+    """out = f(x) elementwise, for a kernel with one input."""
+    cdef cnp.ndarray X, O
+    cdef int t
+    X, O, t = _unary_args(fn, x, out, "x")
+    cdef Py_ssize_t n = X.size
+    cdef void *pX = _data(X)
+    cdef void *pO = _data(O)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            f32(n, <float *>pX, <float *>pO)
+        else:
+            f64(n, <double *>pX, <double *>pO)
+    return O
+
+
+cdef object _backward(str fn, object grad_out, object y, str yname, object out,
+                      binary_f32 f32, binary_f64 f64):
+    """out = f(grad_out, y) elementwise, for an activation's backward pass."""
+    cdef cnp.ndarray G, Y, O
+    cdef int t
+    G, O, t = _unary_args(fn, grad_out, out, "grad_out")
+    Y = _second(fn, y, G, t, yname, "grad_out")
+    _disjoint(O, Y, fn, "out", yname, True)
+    cdef Py_ssize_t n = G.size
+    cdef void *pG = _data(G)
+    cdef void *pY = _data(Y)
+    cdef void *pO = _data(O)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            f32(n, <float *>pG, <float *>pY, <float *>pO)
+        else:
+            f64(n, <double *>pG, <double *>pY, <double *>pO)
+    return O
 
 
 def relu(x, out=None):
     """max(x, 0) elementwise (NaN stays NaN)."""
-    cdef cnp.ndarray X, O
-    cdef int t
-    X, O, t = _unary_args("relu", x, out, "x")
-    cdef Py_ssize_t n = X.size
-    cdef void *pO = _data(O)
-    cdef void *pX = _data(X)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _relu[float](n, <float *>pX, <float *>pO)
-        else:
-            _relu[double](n, <double *>pX, <double *>pO)
-    return O
-
-
-cdef void _relu_backward(Py_ssize_t n, real *g, real *x, real *dx) noexcept nogil:
-    if real is float:
-        mg_relu_backward_f32(n, g, x, dx)
-    else:
-        mg_relu_backward_f64(n, g, x, dx)
+    return _unary("relu", x, out, mg_relu_f32, mg_relu_f64)
 
 
 def relu_backward(grad_out, x, out=None):
     """grad_out where x > 0, else 0 (x: the ReLU's input or output)."""
-    cdef cnp.ndarray G, X, O
-    cdef int t
-    G, O, t = _unary_args("relu_backward", grad_out, out, "grad_out")
-    X = _second("relu_backward", x, G, t, "x", "grad_out")
-    _disjoint(O, X, "relu_backward", "out", "x", True)
-    cdef Py_ssize_t n = G.size
-    cdef void *pG = _data(G)
-    cdef void *pO = _data(O)
-    cdef void *pX = _data(X)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _relu_backward[float](n, <float *>pG, <float *>pX, <float *>pO)
-        else:
-            _relu_backward[double](n, <double *>pG, <double *>pX,
-                                   <double *>pO)
-    return O
+    return _backward("relu_backward", grad_out, x, "x", out, mg_relu_backward_f32,
+                     mg_relu_backward_f64)
+
+
+def sigmoid(x, out=None):
+    """1 / (1 + exp(-x)) elementwise, without overflow for any x."""
+    return _unary("sigmoid", x, out, mg_sigmoid_f32, mg_sigmoid_f64)
+
+
+def sigmoid_backward(grad_out, y, out=None):
+    """grad_out * y * (1 - y), where y is the sigmoid's output."""
+    return _backward("sigmoid_backward", grad_out, y, "y", out, mg_sigmoid_backward_f32,
+                     mg_sigmoid_backward_f64)
 
 
 cdef void _relu_backward_bias(Py_ssize_t m, Py_ssize_t n, real *g, real *y, real *dx,
@@ -421,57 +436,6 @@ def bias_grad(dy, out=None):
         else:
             _bias_grad[double](m, n, <double *>pG, <double *>pD)
     return D
-
-
-cdef void _sigmoid(Py_ssize_t n, real *x, real *y) noexcept nogil:
-    if real is float:
-        mg_sigmoid_f32(n, x, y)
-    else:
-        mg_sigmoid_f64(n, x, y)
-
-
-def sigmoid(x, out=None):
-    """1 / (1 + exp(-x)) elementwise, without overflow for any x."""
-    cdef cnp.ndarray X, O
-    cdef int t
-    X, O, t = _unary_args("sigmoid", x, out, "x")
-    cdef Py_ssize_t n = X.size
-    cdef void *pO = _data(O)
-    cdef void *pX = _data(X)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _sigmoid[float](n, <float *>pX, <float *>pO)
-        else:
-            _sigmoid[double](n, <double *>pX, <double *>pO)
-    return O
-
-
-cdef void _sigmoid_backward(Py_ssize_t n, real *g, real *y, real *dx) noexcept nogil:
-    if real is float:
-        mg_sigmoid_backward_f32(n, g, y, dx)
-    else:
-        mg_sigmoid_backward_f64(n, g, y, dx)
-
-
-def sigmoid_backward(grad_out, y, out=None):
-    """grad_out * y * (1 - y), where y is the sigmoid's output."""
-    cdef cnp.ndarray G, Y, O
-    cdef int t
-    G, O, t = _unary_args("sigmoid_backward", grad_out, out, "grad_out")
-    Y = _second("sigmoid_backward", y, G, t, "y", "grad_out")
-    _disjoint(O, Y, "sigmoid_backward", "out", "y", True)
-    cdef Py_ssize_t n = G.size
-    cdef void *pG = _data(G)
-    cdef void *pO = _data(O)
-    cdef void *pY = _data(Y)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            _sigmoid_backward[float](n, <float *>pG, <float *>pY,
-                                     <float *>pO)
-        else:
-            _sigmoid_backward[double](n, <double *>pG, <double *>pY,
-                                      <double *>pO)
-    return O
 
 
 # ---------------------------------------------------------------- losses
