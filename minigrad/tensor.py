@@ -108,6 +108,12 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is "
+                             f"ambiguous; use .any() or .all() on .data")
+        return bool(self.data)
+
     def __repr__(self):
         extra = f", grad_fn=<{self._op}>" if self._op else (
             ", requires_grad=True" if self.requires_grad else "")

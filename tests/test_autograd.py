@@ -223,3 +223,6 @@ def test_tensor_basics():
     assert isinstance(np.ones((1, 2), np.float32) + t, mg.Tensor)
     with pytest.raises(ValueError, match="one element"):
         t.item()
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(t == t)
+    assert bool(mg.tensor(2.0) > 1) and not bool(mg.tensor([0.0]))
