@@ -9,10 +9,18 @@ Threads: the kernels split large problems over ``get_num_threads()`` OpenMP
 threads (default: the CPUs this process may run on, or the environment
 variable ``MINIGRAD_NUM_THREADS``). Work is split so that every result is
 bit-identical whatever the thread count.
+
+Unless GOMP_SPINCOUNT is already set, importing this module sets it to 10000:
+OpenMP workers then wait for the next kernel by spinning briefly instead of
+for ~300,000 iterations. Between kernel calls the training loop runs Python
+on one core; long spinning on the other slowed a 2-thread epoch from 0.29 s
+to 0.47 s on the 2-core test machine (benchmarks/run.py).
 """
 import os
 
-from minigrad._kernels import (
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
+
+from minigrad._kernels import (  # noqa: E402
     bce_with_logits,
     bias_grad,
     get_num_threads,
