@@ -21,14 +21,12 @@ def compile_args():
 
 
 cflags, ldflags = compile_args()
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "minigrad", "_build_info.py"),
-          "w") as f:
-    f.write(f'"""Written by setup.py at build time."""\nCFLAGS = {" ".join(cflags)!r}\n')
 extension = Extension(
     "minigrad._kernels",
     sources=SOURCES,
     include_dirs=["csrc", numpy.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                   ("MG_BUILD_FLAGS", '"' + " ".join(cflags) + '"')],  # for `minigrad info`
     extra_compile_args=cflags,
     extra_link_args=ldflags,
     depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_tmpl.h",

@@ -180,6 +180,11 @@ def openmp_enabled():
     return bool(mg_openmp_enabled())
 
 
+def build_flags():
+    """The C compiler flags this extension was built with."""
+    return mg_build_flags().decode()
+
+
 def simd_path():
     """Name of the instruction set the kernels run on: avx512, avx2 or generic."""
     return ISA_NAMES[mg_isa_active()]

@@ -86,6 +86,12 @@ void mg_set_num_threads(int n)
     __atomic_store_n(&mg_threads, n < 1 ? 1 : n, __ATOMIC_RELAXED);
 }
 
+#ifndef MG_BUILD_FLAGS
+#define MG_BUILD_FLAGS "unknown"
+#endif
+
+const char *mg_build_flags(void) { return MG_BUILD_FLAGS; }
+
 int mg_openmp_enabled(void)
 {
 #ifdef _OPENMP

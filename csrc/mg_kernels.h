@@ -18,6 +18,7 @@ const char *mg_isa_name(int isa);
 int mg_get_num_threads(void);
 void mg_set_num_threads(int n);
 int mg_openmp_enabled(void);
+const char *mg_build_flags(void);   /* the C compiler flags of this build */
 
 #define MG_DECLARE(T, S)                                                        \
     int mg_gemm_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                      \

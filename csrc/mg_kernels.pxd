@@ -10,6 +10,7 @@ cdef extern from "mg_kernels.h" nogil:
     int mg_get_num_threads()
     void mg_set_num_threads(int n)
     int mg_openmp_enabled()
+    const char *mg_build_flags()
 
     int mg_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                     const float *A, Py_ssize_t rsa, Py_ssize_t csa,

@@ -167,6 +167,7 @@ def machine_info():
             "MINIGRAD_NUM_THREADS") else len(os.sched_getaffinity(0)),
         "minigrad_threads": K.get_num_threads(),
         "simd_path": K.simd_path(),
+        "build_flags": K.build_flags(),
         "openmp": K.openmp_enabled(),
         "python": platform.python_version(),
         "numpy": np.__version__,

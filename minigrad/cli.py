@@ -293,14 +293,10 @@ def cmd_info(args):
     import minigrad
     from minigrad import kernels as K
 
-    try:
-        from minigrad._build_info import CFLAGS
-    except ImportError:
-        CFLAGS = "unknown"
     print(f"minigrad {minigrad.__version__}")
     print(f"simd path: {K.simd_path()} (available: {', '.join(K.simd_paths_available())})")
     print(f"threads: {K.get_num_threads()} (OpenMP {'on' if K.openmp_enabled() else 'off'})")
-    print(f"build flags: {CFLAGS}")
+    print(f"build flags: {K.build_flags()}")
     print(f"numpy: {np.__version__}")
     print(f"python: {sys.version.split()[0]}")
     return 0

@@ -23,6 +23,7 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _
 from minigrad._kernels import (  # noqa: E402
     bce_with_logits,
     bias_grad,
+    build_flags,
     get_num_threads,
     linear,
     matmul,
@@ -42,9 +43,9 @@ from minigrad._kernels import (  # noqa: E402
 )
 
 __all__ = [
-    "bce_with_logits", "bias_grad", "get_num_threads", "linear", "matmul", "mnist_loss",
-    "openmp_enabled", "relu", "relu_backward", "relu_backward_bias_grad", "set_num_threads",
-    "set_simd_path", "sgd_step", "sigmoid", "sigmoid_backward", "simd_path",
+    "bce_with_logits", "bias_grad", "build_flags", "get_num_threads", "linear", "matmul",
+    "mnist_loss", "openmp_enabled", "relu", "relu_backward", "relu_backward_bias_grad",
+    "set_num_threads", "set_simd_path", "sgd_step", "sigmoid", "sigmoid_backward", "simd_path",
     "simd_paths_available", "softmax_cross_entropy", "default_num_threads",
 ]
 

@@ -182,7 +182,7 @@ def test_show_info_and_bench(tmp_path):
     assert means.shape == (28, 60) and means.max() > 200
     assert images.read_png(tmp_path / "grid.png").shape == (10 * 30 + 2, 10 * 30 + 2)
     out = run("info")
-    assert "simd path:" in out.stdout and "build flags:" in out.stdout
+    assert "simd path:" in out.stdout and "build flags: -O" in out.stdout
     out = run("bench", "--repeats", "2", timeout=600)
     assert "epoch: 10000 images" in out.stdout
     assert "matmul square 256" in out.stdout and "softmax_cross_entropy" in out.stdout
