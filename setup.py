@@ -12,7 +12,7 @@ SOURCES = ["csrc/_kernels.pyx", "csrc/mg_driver.c", "csrc/mg_isa.c"]
 def compile_args():
     if sys.platform == "win32":
         return ["/O2", "/openmp"], []
-    args = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp"]
+    args = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp", "-fvisibility=hidden"]
     # MINIGRAD_SANITIZE=1 builds with AddressSanitizer and UBSan (see README).
     if os.environ.get("MINIGRAD_SANITIZE"):
         args = ["-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp",
@@ -29,8 +29,8 @@ extension = Extension(
                    ("MG_BUILD_FLAGS", '"' + " ".join(cflags) + '"')],  # for `minigrad info`
     extra_compile_args=cflags,
     extra_link_args=ldflags,
-    depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_tmpl.h",
-             "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd"],
+    depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_each.h",
+             "csrc/mg_isa_tmpl.h", "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd"],
 )
 
 setup(

@@ -1,6 +1,6 @@
 /* Kernels for one element type and one instruction set.
  *
- * Included by mg_isa.c once per (type, ISA) under a `#pragma GCC target`, with:
+ * Included by mg_isa_each.h once per (type, ISA) under a `#pragma GCC target`:
  *   MG_T      element type (float or double)    MG_IS_F64  1 for double
  *   MG_UT     unsigned integer of the same width
  *   MG_SFX    name suffix, e.g. f32_avx512       MG_VB      vector width in bytes

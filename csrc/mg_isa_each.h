@@ -1,0 +1,47 @@
+/* Instantiates mg_isa_tmpl.h for the element type defined by the includer
+ * (MG_T, MG_UT, MG_IS_F64, MG_IS_F64_NAME) on each instruction set, each under
+ * its own `#pragma GCC target`. Micro-tiles: 12 x 2 vectors with 32 vector
+ * registers (AVX-512), 6 x 2 with 16 (AVX2, SSE2). */
+#define MG_EACH_CAT2(a, b) a##_##b
+#define MG_EACH_CAT(a, b) MG_EACH_CAT2(a, b)
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#define MG_SFX MG_EACH_CAT(MG_IS_F64_NAME, avx512)
+#define MG_VB 64
+#define MG_MR 12
+#define MG_NV 2
+#include "mg_isa_tmpl.h"
+#undef MG_SFX
+#undef MG_VB
+#undef MG_MR
+#undef MG_NV
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define MG_SFX MG_EACH_CAT(MG_IS_F64_NAME, avx2)
+#define MG_VB 32
+#define MG_MR 6
+#define MG_NV 2
+#include "mg_isa_tmpl.h"
+#undef MG_SFX
+#undef MG_VB
+#undef MG_MR
+#undef MG_NV
+#pragma GCC pop_options
+#endif
+
+#define MG_SFX MG_EACH_CAT(MG_IS_F64_NAME, generic)
+#define MG_VB 16
+#define MG_MR 6
+#define MG_NV 2
+#include "mg_isa_tmpl.h"
+#undef MG_SFX
+#undef MG_VB
+#undef MG_MR
+#undef MG_NV
+
+#undef MG_EACH_CAT
+#undef MG_EACH_CAT2
