@@ -104,7 +104,9 @@ class Learner:
             self.lr = lr
         if target is not None and not self.metrics:
             raise ValueError("fit(target=...) needs a metric to compare with")
-        self.opt = self.opt_func(self.model.parameters(), self.lr)
+        if self.opt is None:  # made once: momentum carries over between fit calls
+            self.opt = self.opt_func(self.model.parameters(), self.lr)
+        self.opt.lr = self.lr
         self.stop_reason = f"finished {n_epoch} epochs"
         names = ["epoch", "train_loss", "valid_loss"] + [
             getattr(m, "__name__", type(m).__name__) for m in self.metrics] + ["time"]

@@ -174,6 +174,15 @@ def test_non_finite_loss_stops_and_keeps_last_good_weights():
         np.testing.assert_array_equal(value, good[name])
 
 
+def test_optimizer_state_carries_over_between_fit_calls():
+    learn, _ = _three_vs_seven_learner(opt_func=partial(mg.SGD, momentum=0.9))
+    learn.fit(1)
+    opt, velocity = learn.opt, [v.copy() for v in learn.opt.velocity]
+    learn.fit(1, lr=0.05)
+    assert learn.opt is opt and opt.lr == 0.05
+    assert any(not np.array_equal(a, b) for a, b in zip(velocity, opt.velocity, strict=True))
+
+
 def test_fit_needs_a_metric_for_target():
     learn, _ = _three_vs_seven_learner()
     learn.metrics = []
