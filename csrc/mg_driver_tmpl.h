@@ -90,13 +90,14 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
 {
     const int mr = ops->mr, nr = ops->nr;
     /* With few column slivers A is read in place (one of its strides must be
-     * 1), and K is not blocked: each C tile is loaded and stored once. */
+     * 1), and K is blocked only beyond MG_KC_DIRECT, so each C tile is
+     * usually loaded and stored once. */
     const int direct = N <= MG_DIRECT_SLIVERS * nr && (rsa == 1 || csa == 1);
     /* Blocks of K and N are balanced (K = 784 with KC = 384 gives 3 x 262,
      * not 384 + 384 + 16); they do not depend on the thread count. */
     const ptrdiff_t kc_cap = direct ? MG_KC_DIRECT : MG_KC;
-    const ptrdiff_t kc_block = (K + (K + kc_cap - 1) / kc_cap - 1) / ((K + kc_cap - 1) / kc_cap);
-    const ptrdiff_t kc_max = kc_block;
+    const ptrdiff_t kc_parts = (K + kc_cap - 1) / kc_cap;
+    const ptrdiff_t kc_block = (K + kc_parts - 1) / kc_parts;
     const ptrdiff_t nc_parts = (N + MG_NC - 1) / MG_NC;
     const ptrdiff_t nc_block = ((N + nc_parts - 1) / nc_parts + nr - 1) / nr * nr;
     const ptrdiff_t nc_max = N < nc_block ? N : nc_block;
@@ -109,8 +110,8 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     ptrdiff_t mblocks = (M + mc - 1) / mc;
     if (nt > mblocks) nt = (int)mblocks;
 
-    MG_T *bp = mg_alloc((size_t)kc_max * nc_pad * sizeof(MG_T));
-    const size_t a_elems = (size_t)kc_max * (direct ? mr : mc);
+    MG_T *bp = mg_alloc((size_t)kc_block * nc_pad * sizeof(MG_T));
+    const size_t a_elems = (size_t)kc_block * (direct ? mr : mc);
     MG_T *ap = mg_alloc(nt * a_elems * sizeof(MG_T));
     if (!bp || !ap) {
         free(bp);

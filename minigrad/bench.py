@@ -163,8 +163,8 @@ def machine_info():
         pass
     info = {
         "cpu": cpu,
-        "cpus_available": K.default_num_threads() if not os.environ.get(
-            "MINIGRAD_NUM_THREADS") else len(os.sched_getaffinity(0)),
+        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "minigrad_threads": K.get_num_threads(),
         "simd_path": K.simd_path(),
         "build_flags": K.build_flags(),
