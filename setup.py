@@ -6,7 +6,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-SOURCES = ["csrc/_kernels.pyx", "csrc/mg_driver.c", "csrc/mg_isa.c"]
+SOURCES = ["csrc/_kernels.pyx", "csrc/mg_driver.c", "csrc/mg_isa.c", "csrc/mg_conv.c"]
 
 
 def compile_args():
@@ -30,7 +30,9 @@ extension = Extension(
     extra_compile_args=cflags,
     extra_link_args=ldflags,
     depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_each.h",
-             "csrc/mg_isa_tmpl.h", "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd"],
+             "csrc/mg_isa_tmpl.h", "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd",
+             "csrc/mg_conv.h", "csrc/mg_conv_tmpl.h", "csrc/mg_pool_tmpl.h",
+             "csrc/mg_bn_tmpl.h", "csrc/mg_conv.pxd", "csrc/_conv.pxi", "csrc/_bn.pxi"],
 )
 
 setup(

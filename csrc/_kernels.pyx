@@ -607,3 +607,6 @@ def sgd_step(param, grad, double lr, *, double momentum=0.0, velocity=None,
             _sgd[double](n, <double *>pP, <double *>pG, <double *>vp, lr,
                          momentum, weight_decay)
     return P
+
+
+include "_conv.pxi"

@@ -73,13 +73,13 @@ int mg_get_num_threads(void) { return __atomic_load_n(&mg_threads, __ATOMIC_RELA
  * Results do not depend on the thread count, so this changes only speed. */
 static int mg_active = 0;
 
-static int mg_enter(int wanted)
+int mg_enter(int wanted)
 {
     int busy = __atomic_fetch_add(&mg_active, 1, __ATOMIC_ACQ_REL);
     return busy ? 1 : wanted;
 }
 
-static void mg_leave(void) { __atomic_fetch_sub(&mg_active, 1, __ATOMIC_ACQ_REL); }
+void mg_leave(void) { __atomic_fetch_sub(&mg_active, 1, __ATOMIC_ACQ_REL); }
 
 void mg_set_num_threads(int n)
 {

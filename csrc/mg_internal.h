@@ -36,6 +36,11 @@ MG_OPS_STRUCT(float, f32)
 MG_OPS_STRUCT(double, f64)
 #undef MG_OPS_STRUCT
 
+/* Brackets a kernel call (mg_driver.c): returns the threads it may use --
+ * `wanted`, or 1 while another call is in flight; mg_leave ends the call. */
+int mg_enter(int wanted);
+void mg_leave(void);
+
 extern const mg_ops_f32 mg_ops_f32_generic, mg_ops_f32_avx2, mg_ops_f32_avx512;
 extern const mg_ops_f64 mg_ops_f64_generic, mg_ops_f64_avx2, mg_ops_f64_avx512;
 

@@ -21,12 +21,24 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
 
 from minigrad._kernels import (  # noqa: E402
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    batch_norm,
+    batch_norm_backward,
     bce_with_logits,
     bias_grad,
     build_flags,
+    conv2d,
+    conv2d_backward_bias,
+    conv2d_backward_input,
+    conv2d_backward_weight,
     get_num_threads,
     linear,
     matmul,
+    max_pool2d,
+    max_pool2d_backward,
     mnist_loss,
     openmp_enabled,
     relu,
@@ -47,6 +59,18 @@ __all__ = [
     "mnist_loss", "openmp_enabled", "relu", "relu_backward", "relu_backward_bias_grad",
     "set_num_threads", "set_simd_path", "sgd_step", "sigmoid", "sigmoid_backward", "simd_path",
     "simd_paths_available", "softmax_cross_entropy", "default_num_threads",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "conv2d",
+    "conv2d_backward_bias",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "max_pool2d",
+    "max_pool2d_backward",
 ]
 
 

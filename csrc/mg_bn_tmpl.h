@@ -1,0 +1,158 @@
+/* Batch norm over NCHW for one element type (MG_T, MG_S), and per-channel
+ * sums. One channel per work item: its statistics are summed by one thread,
+ * image by image, in double, over eight fixed lanes (so the compiler can
+ * vectorize without reordering anything). */
+
+#define MG_CAT2(a, b) a##_##b
+#define MG_CAT(a, b) MG_CAT2(a, b)
+#define FN(name) MG_CAT(name, MG_S)
+
+#define MG_LANES 8
+
+static double FN(lanes_total)(const double *acc, double tail)
+{
+    double s = 0;
+    for (int k = 0; k < MG_LANES; k++) s += acc[k];
+    return s + tail;
+}
+
+static double FN(plane_sum)(const MG_T *x, ptrdiff_t n)
+{
+    double acc[MG_LANES] = {0}, tail = 0;
+    ptrdiff_t i = 0;
+    for (; i + MG_LANES <= n; i += MG_LANES)
+        for (int k = 0; k < MG_LANES; k++) acc[k] += x[i + k];
+    for (; i < n; i++) tail += x[i];
+    return FN(lanes_total)(acc, tail);
+}
+
+/* sum of (x - mean)^2 */
+static double FN(plane_sqdev)(const MG_T *x, ptrdiff_t n, double mean)
+{
+    double acc[MG_LANES] = {0}, tail = 0;
+    ptrdiff_t i = 0;
+    for (; i + MG_LANES <= n; i += MG_LANES)
+        for (int k = 0; k < MG_LANES; k++) {
+            double d = x[i + k] - mean;
+            acc[k] += d * d;
+        }
+    for (; i < n; i++) tail += (x[i] - mean) * (x[i] - mean);
+    return FN(lanes_total)(acc, tail);
+}
+
+/* g masked by y > 0 when y is given (a fused ReLU's output). */
+static inline double FN(masked)(const MG_T *g, const MG_T *y, ptrdiff_t i)
+{
+    return y && !(y[i] > 0) ? 0.0 : (double)g[i];
+}
+
+/* *sg = sum g, *sgx = sum g * (x - mean), g masked by y if given. */
+static void FN(plane_grad_sums)(const MG_T *g, const MG_T *x, const MG_T *y, ptrdiff_t n,
+                                double mean, double *sg, double *sgx)
+{
+    double a[MG_LANES] = {0}, b[MG_LANES] = {0}, ta = 0, tb = 0;
+    ptrdiff_t i = 0;
+    for (; i + MG_LANES <= n; i += MG_LANES)
+        for (int k = 0; k < MG_LANES; k++) {
+            double gv = FN(masked)(g, y, i + k);
+            a[k] += gv;
+            b[k] += gv * (x[i + k] - mean);
+        }
+    for (; i < n; i++) {
+        double gv = FN(masked)(g, y, i);
+        ta += gv;
+        tb += gv * (x[i] - mean);
+    }
+    *sg += FN(lanes_total)(a, ta);
+    *sgx += FN(lanes_total)(b, tb);
+}
+
+void FN(mg_channel_sum)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *x, MG_T *out)
+{
+    MG_NCHW_FOR(c, n * c * hw, ch, {
+        double s = 0;
+        for (ptrdiff_t i = 0; i < n; i++) s += FN(plane_sum)(x + (i * c + ch) * hw, hw);
+        out[ch] = (MG_T)s;
+    });
+}
+
+void FN(mg_batch_norm)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *x,
+                       const MG_T *weight, const MG_T *bias, MG_T *running_mean,
+                       MG_T *running_var, int training, double momentum, double eps,
+                       int relu, MG_T *y, MG_T *save_mean, MG_T *save_invstd)
+{
+    const double m = (double)n * hw;
+    MG_NCHW_FOR(c, n * c * hw, ch, {
+        double mean, var;
+        if (training) {
+            double s = 0, v = 0;
+            for (ptrdiff_t i = 0; i < n; i++) s += FN(plane_sum)(x + (i * c + ch) * hw, hw);
+            mean = s / m;
+            for (ptrdiff_t i = 0; i < n; i++)
+                v += FN(plane_sqdev)(x + (i * c + ch) * hw, hw, mean);
+            var = v / m;
+            if (running_mean)
+                running_mean[ch] = (MG_T)((1 - momentum) * running_mean[ch] + momentum * mean);
+            if (running_var)
+                running_var[ch] = (MG_T)((1 - momentum) * running_var[ch] +
+                                         momentum * var * m / (m - 1));
+        } else {
+            mean = running_mean[ch];
+            var = running_var[ch];
+        }
+        double invstd = 1 / sqrt(var + eps);
+        save_mean[ch] = (MG_T)mean;
+        save_invstd[ch] = (MG_T)invstd;
+        double scale = invstd * (weight ? weight[ch] : 1);
+        const MG_T a = (MG_T)scale, b = bias ? bias[ch] : 0, mu = (MG_T)mean;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const MG_T *xp = x + (i * c + ch) * hw;
+            MG_T *yp = y + (i * c + ch) * hw;
+            if (relu)
+                for (ptrdiff_t k = 0; k < hw; k++) {
+                    MG_T v = (xp[k] - mu) * a + b;
+                    yp[k] = v > 0 ? v : 0;
+                }
+            else
+                for (ptrdiff_t k = 0; k < hw; k++) yp[k] = (xp[k] - mu) * a + b;
+        }
+    });
+}
+
+void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *dy,
+                                const MG_T *x, const MG_T *weight, const MG_T *save_mean,
+                                const MG_T *save_invstd, int training, const MG_T *y,
+                                MG_T *dx, MG_T *dweight, MG_T *dbias)
+{
+    const double m = (double)n * hw;
+    MG_NCHW_FOR(c, n * c * hw, ch, {
+        const double mean = save_mean[ch], invstd = save_invstd[ch];
+        const double gamma = weight ? weight[ch] : 1;
+        double sg = 0, sgx = 0;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            ptrdiff_t off = (i * c + ch) * hw;
+            FN(plane_grad_sums)(dy + off, x + off, y ? y + off : NULL, hw, mean, &sg, &sgx);
+        }
+        if (dweight) dweight[ch] = (MG_T)(sgx * invstd);
+        if (dbias) dbias[ch] = (MG_T)sg;
+        /* training: dx = gamma*invstd * (g - sg/m - (x - mean) * invstd^2 * sgx/m);
+         * eval: dx = gamma*invstd * g */
+        const MG_T k = (MG_T)(gamma * invstd);
+        const MG_T u = training ? (MG_T)(invstd * invstd * sgx / m) : 0;
+        const MG_T sub = training ? (MG_T)(sg / m) : 0, mu = (MG_T)mean;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            ptrdiff_t off = (i * c + ch) * hw;
+            const MG_T *gp = dy + off, *xp = x + off, *yp = y ? y + off : NULL;
+            MG_T *dp = dx + off;
+            for (ptrdiff_t j = 0; j < hw; j++) {
+                MG_T gv = yp && !(yp[j] > 0) ? 0 : gp[j];
+                dp[j] = k * (gv - (xp[j] - mu) * u - sub);
+            }
+        }
+    });
+}
+
+#undef MG_LANES
+#undef FN
+#undef MG_CAT
+#undef MG_CAT2
