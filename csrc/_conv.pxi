@@ -73,6 +73,8 @@ cdef int _window(mg_conv2d_geom *g, str fn, tuple xshape, Py_ssize_t oc, object 
         raise ValueError(f"{fn}: padding {(ph, pw)} must be at most half the kernel size "
                          f"{(kh, kw)}")
     n, c, h, w = xshape
+    if h < 1 or w < 1:
+        raise ValueError(f"{fn}: the input plane is {h}x{w}; H and W must be >= 1")
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     if oh < 1 or ow < 1:

@@ -102,7 +102,8 @@ def conv2d_backward_bias(grad_out, out=None):
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
     """(y, indices): each window's maximum and its flat index h * W + w in x's
     plane. Padding never wins; among equal maxima the first wins; a NaN wins
-    over any number (the last NaN, as PyTorch scans)."""
+    over any number (the last NaN, as PyTorch scans). A window of padding only
+    (possible with dilation) gives -inf and index -1."""
     stride = kernel_size if stride is None else stride
     kh, kw, s, p, d, oh, ow = _geometry(x.shape[2:], kernel_size, stride, padding, dilation)
     n, c, h, w = x.shape
@@ -121,11 +122,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
 
 
 def max_pool2d_backward(grad_out, indices, input_shape, out=None):
-    """Adds each grad_out element to the input element its max came from."""
+    """Adds each grad_out element to the input element its max came from
+    (nowhere for index -1)."""
     n, c, h, w = input_shape
     dx = np.zeros((n * c, h * w), grad_out.dtype)
+    idx, g = indices.reshape(n * c, -1), grad_out.reshape(n * c, -1)
     for plane in range(n * c):
-        np.add.at(dx[plane], indices.reshape(n * c, -1)[plane], grad_out.reshape(n * c, -1)[plane])
+        hit = idx[plane] >= 0
+        np.add.at(dx[plane], idx[plane][hit], g[plane][hit])
     return _store(dx.reshape(input_shape), out)
 
 
@@ -183,20 +187,25 @@ def adaptive_avg_pool2d_backward(grad_out, input_shape, out=None):
 
 # ---------------------------------------------------------------- batch norm
 
-def _channel(v):
-    return v[None, :, None, None]
+def _axes(x):
+    """The axes a channel's statistics run over: all but 1 (N, C[, H, W])."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _channel(v, x):
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
                training=True, momentum=0.1, eps=1e-5, relu=False):
     """(y, save_mean, save_invstd), y = (x - mean) * invstd * weight + bias per channel.
 
-    Training: batch statistics (biased variance), and running_mean/running_var
-    (if given) updated in place with momentum, the variance unbiased. Eval: the
-    running statistics. relu=True applies max(y, 0)."""
+    x is (N, C, H, W) or (N, C). Training: batch statistics (biased variance),
+    and running_mean/running_var (if given) updated in place with momentum, the
+    variance unbiased. Eval: the running statistics. relu=True applies max(y, 0)."""
     if training:
-        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
-        var = ((x - _channel(mean)) ** 2).mean(axis=(0, 2, 3))
+        mean = x.mean(axis=_axes(x), dtype=np.float64)
+        var = ((x - _channel(mean, x)) ** 2).mean(axis=_axes(x))
         m = x.size // x.shape[1]
         if running_mean is not None:
             running_mean *= 1 - momentum
@@ -207,11 +216,11 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
     else:
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     invstd = 1 / np.sqrt(var + eps)
-    y = (x - _channel(mean)) * _channel(invstd)
+    y = (x - _channel(mean, x)) * _channel(invstd, x)
     if weight is not None:
-        y = y * _channel(weight)
+        y = y * _channel(weight, x)
     if bias is not None:
-        y = y + _channel(bias)
+        y = y + _channel(bias, x)
     if relu:
         y = np.maximum(y, 0)
     return y.astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
@@ -224,16 +233,16 @@ def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, *, training
     g = grad_out.astype(np.float64)
     if y is not None:
         g = np.where(y > 0, g, 0)
-    mean, invstd = _channel(save_mean.astype(np.float64)), _channel(save_invstd)
+    mean, invstd = _channel(save_mean.astype(np.float64), x), _channel(save_invstd, x)
     xhat = (x - mean) * invstd
-    gamma = np.ones(x.shape[1]) if weight is None else weight
-    grad_bias = g.sum(axis=(0, 2, 3))
-    grad_weight = (g * xhat).sum(axis=(0, 2, 3))
+    gamma = _channel(np.ones(x.shape[1]) if weight is None else weight, x)
+    grad_bias = g.sum(axis=_axes(x))
+    grad_weight = (g * xhat).sum(axis=_axes(x))
     if training:
         m = x.size // x.shape[1]
-        dx = _channel(gamma) * invstd * (
-            g - _channel(grad_bias) / m - xhat * _channel(grad_weight) / m)
+        dx = gamma * invstd * (
+            g - _channel(grad_bias, x) / m - xhat * _channel(grad_weight, x) / m)
     else:
-        dx = g * _channel(gamma) * invstd
+        dx = g * gamma * invstd
     dt = grad_out.dtype
     return dx.astype(dt), grad_weight.astype(dt), grad_bias.astype(dt)
