@@ -1,7 +1,9 @@
 /* Batch norm over NCHW for one element type (MG_T, MG_S), and per-channel
  * sums. One channel per work item: its statistics are summed by one thread,
  * image by image, in double, over eight fixed lanes (so the compiler can
- * vectorize without reordering anything). */
+ * vectorize without reordering anything). Deviations from the mean are
+ * taken in double too: in float32 they would lose digits when the mean is
+ * large next to the spread. */
 
 #define MG_CAT2(a, b) a##_##b
 #define MG_CAT(a, b) MG_CAT2(a, b)
@@ -104,17 +106,17 @@ void FN(mg_batch_norm)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *x,
         save_mean[ch] = (MG_T)mean;
         save_invstd[ch] = (MG_T)invstd;
         double scale = invstd * (weight ? weight[ch] : 1);
-        const MG_T a = (MG_T)scale, b = bias ? bias[ch] : 0, mu = (MG_T)mean;
+        const double b = bias ? bias[ch] : 0;
         for (ptrdiff_t i = 0; i < n; i++) {
             const MG_T *xp = x + (i * c + ch) * hw;
             MG_T *yp = y + (i * c + ch) * hw;
             if (relu)
                 for (ptrdiff_t k = 0; k < hw; k++) {
-                    MG_T v = (xp[k] - mu) * a + b;
+                    MG_T v = (MG_T)((xp[k] - mean) * scale + b);
                     yp[k] = v > 0 ? v : 0;
                 }
             else
-                for (ptrdiff_t k = 0; k < hw; k++) yp[k] = (xp[k] - mu) * a + b;
+                for (ptrdiff_t k = 0; k < hw; k++) yp[k] = (MG_T)((xp[k] - mean) * scale + b);
         }
     });
 }
@@ -137,16 +139,16 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
         if (dbias) dbias[ch] = (MG_T)sg;
         /* training: dx = gamma*invstd * (g - sg/m - (x - mean) * invstd^2 * sgx/m);
          * eval: dx = gamma*invstd * g */
-        const MG_T k = (MG_T)(gamma * invstd);
-        const MG_T u = training ? (MG_T)(invstd * invstd * sgx / m) : 0;
-        const MG_T sub = training ? (MG_T)(sg / m) : 0, mu = (MG_T)mean;
+        const double k = gamma * invstd;
+        const double u = training ? invstd * invstd * sgx / m : 0;
+        const double sub = training ? sg / m : 0;
         for (ptrdiff_t i = 0; i < n; i++) {
             ptrdiff_t off = (i * c + ch) * hw;
             const MG_T *gp = dy + off, *xp = x + off, *yp = y ? y + off : NULL;
             MG_T *dp = dx + off;
             for (ptrdiff_t j = 0; j < hw; j++) {
-                MG_T gv = yp && !(yp[j] > 0) ? 0 : gp[j];
-                dp[j] = k * (gv - (xp[j] - mu) * u - sub);
+                double gv = yp && !(yp[j] > 0) ? 0 : gp[j];
+                dp[j] = (MG_T)(k * (gv - (xp[j] - mean) * u - sub));
             }
         }
     });
