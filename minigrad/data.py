@@ -95,7 +95,9 @@ class DataLoader:
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.generator = generator if generator is not None else np.random.default_rng(seed)
-        self._arrays = None if collate_fn is not None else _array_pair(dataset)
+        self._arrays = _array_pair(dataset)
+        if self._arrays is not None and collate_fn is not None:
+            self.dataset, self._arrays = TensorDataset(*self._arrays), None
         if self._arrays is None:
             if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
                 raise TypeError(f"DataLoader needs a dataset with __len__ and __getitem__, "

@@ -109,6 +109,9 @@ class Learner:
     def one_batch(self, i, batch):
         """Train on one ``(input, target)`` batch (with its events)."""
         self.iter = i
+        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            raise ValueError(f"Learner needs (input, target) batches; dls.train gave a "
+                             f"{type(batch).__name__} of {len(batch)} items")
         self.xb, self.yb = batch
         self._with_events(self._do_one_batch, "batch", C.CancelBatchException)
         self.train_iter += 1

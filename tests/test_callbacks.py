@@ -156,6 +156,24 @@ def test_nan_from_the_start_is_reported_not_restored_as_good():
         np.testing.assert_array_equal(v, start[k])
 
 
+def test_nan_late_in_the_first_epoch_is_no_good_epoch():
+    calls = [0]
+
+    def nan_from_third_batch(p, t):
+        calls[0] += 1
+        return F.mnist_loss(p, t) * (float("nan") if calls[0] > 2 else 1.0)
+
+    learn, _ = _learner(loss_func=nan_from_third_batch)
+    start = _weights(learn)
+    learn.fit(3)
+    rec = learn.recorder
+    assert not rec.had_finite_loss and learn.best_state is None
+    assert len(rec.values) == 1 and math.isnan(rec.values[0][0])
+    assert "epoch 0, batch 2" in learn.stop_reason
+    for k, v in _weights(learn).items():  # the two steps taken are undone
+        np.testing.assert_array_equal(v, start[k])
+
+
 def test_nan_after_good_epochs_restores_the_last_good_one():
     learn, _ = _learner()
     learn.fit(2)
@@ -178,6 +196,13 @@ def test_nan_after_good_epochs_restores_the_last_good_one():
     assert "restored the weights of the last good epoch" in learn.stop_reason
     for k, v in _weights(learn).items():
         np.testing.assert_array_equal(v, learn.recorder.good_state[k])
+
+
+def test_batches_must_be_input_target_pairs():
+    dls = mg.DataLoaders(mg.DataLoader(range(6), batch_size=3), mg.DataLoader(range(2)))
+    learn = mg.Learner(dls, nn.Linear(2, 1), F.mnist_loss, log=lambda *a: None)
+    with pytest.raises(ValueError, match="input, target"):
+        learn.fit(1)
 
 
 def test_empty_training_set_raises():
@@ -275,7 +300,11 @@ def test_lr_find_stops_when_the_loss_diverges():
     learn, _ = _learner(n=400, loss_func=lambda p, t: ((p - t) ** 2).mean())
     found = learn.lr_find(start_lr=1e-3, end_lr=1e6, num_it=100,
                           suggest_funcs=(valley, minimum, steep))
-    assert len(learn.recorder.lrs) < 100 and "diverged" in learn.stop_reason
+    losses = learn.recorder.losses
+    assert len(losses) < 100 and "diverged" in learn.stop_reason
+    best = np.minimum.accumulate(losses)
+    assert all(v <= 4 * b for v, b in zip(losses[:-1], best[:-1], strict=True))
+    assert not losses[-1] <= 4 * best[-2]  # stopped at the first batch past 4x the best
     assert found._fields == ("valley", "minimum", "steep")
     assert all(1e-3 <= v <= 1e6 for v in found)
 

@@ -52,6 +52,9 @@ def test_dataset_of_int_str_tuples_and_custom_collate():
     assert _values(nums) == [0, 1, 2, 3, 4] and names == ("n0", "n1", "n2", "n3", "n4")
     dl = DataLoader(ds, batch_size=2, collate_fn=lambda items: [i for i, _ in items])
     assert list(dl) == [[0, 1], [2, 3], [4]]
+    x, y = np.arange(3.0), np.arange(3)
+    firsts = DataLoader((x, y), batch_size=2, collate_fn=lambda items: [b.item() for _, b in items])
+    assert list(firsts) == [[0, 1], [2]]  # an array pair indexes as (x[i], y[i])
 
 
 def test_array_pairs_fast_path_drop_last_and_pairing():
