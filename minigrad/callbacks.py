@@ -215,7 +215,8 @@ class ProgressCallback(Callback):
 
     def before_train(self):
         self._stream = self.stream or sys.stderr
-        on = self.learn.progress if self.learn.progress is not None else self.enabled
+        on = self.learn.show_progress
+        on = self.enabled if on is None else on
         self._on = self._stream.isatty() if on is None else on
         self._last = 0.0
 
@@ -270,6 +271,7 @@ class TerminateOnNaNCallback(Callback):
     weights from before the fit (then ``recorder.had_finite_loss`` is False)."""
 
     order = 60
+    name = "terminate_on_nan"
 
     def before_fit(self):
         self._start_state = _snapshot(self.learn.model)

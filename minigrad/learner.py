@@ -35,7 +35,7 @@ class Learner:
         self.opt_func, self.lr, self.log = opt_func, lr, log
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
         self.opt, self.cbs, self._handlers = None, [], None
-        self.stop_reason, self.progress, self.training = None, None, False
+        self.stop_reason, self.show_progress, self.training = None, None, False
         self.add_cbs((default_callbacks() if default_cbs else []) + list(cbs))
 
     # ------------------------------------------------------------ callbacks
@@ -186,7 +186,8 @@ class Learner:
         if self.opt is None:
             self.create_opt()
         S.set_hyper(self.opt, "lr", self.lr)
-        self.n_epoch, self.n_iter, self.progress = n_epoch, len(self.dls.train), progress
+        self.n_epoch, self.n_iter = n_epoch, len(self.dls.train)
+        self.show_progress = progress
         self.stop_reason, self.epoch, self.iter, self.train_iter = None, 0, 0, 0
         self.pct_train = 0.0
         self.add_cbs(extra)

@@ -334,10 +334,22 @@ def test_plots_draw_the_recorded_curves():
 def test_callbacks_are_reachable_by_name_and_removable():
     learn, _ = _learner()
     assert isinstance(learn.recorder, C.Recorder)
-    assert isinstance(learn.terminate_on_na_n if hasattr(learn, "terminate_on_na_n")
-                      else learn.terminate_on_nan, C.TerminateOnNaNCallback)
+    assert isinstance(learn.terminate_on_nan, C.TerminateOnNaNCallback)
+    assert isinstance(learn.progress, C.ProgressCallback) and learn.progress.name == "progress"
     learn.remove_cb(C.ProgressCallback)
-    assert not hasattr(learn, "progress_callback") and not any(
-        isinstance(c, C.ProgressCallback) for c in learn.cbs)
+    assert not hasattr(learn, "progress")
+    assert not any(isinstance(c, C.ProgressCallback) for c in learn.cbs)
+    learn.fit(1)
     with pytest.raises(TypeError, match="Callback"):
         learn.add_cb(object())
+
+
+def test_progress_bar_draws_when_asked():
+    import io
+    out = io.StringIO()
+    learn, _ = _learner(cbs=[])
+    learn.remove_cb(C.ProgressCallback).add_cb(C.ProgressCallback(stream=out))
+    learn.fit(1, progress=False)
+    assert out.getvalue() == ""
+    learn.fit(1, progress=True)
+    assert "epoch 0 [" in out.getvalue() and "4/4 loss" in out.getvalue()
