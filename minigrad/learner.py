@@ -1,6 +1,7 @@
 """Learner: fastai's training loop, driven by callbacks (minigrad.callbacks)."""
 import collections
 import math
+import numbers
 
 from minigrad import callbacks as C
 from minigrad import schedule as S
@@ -172,6 +173,8 @@ class Learner:
         Raises ValueError on an empty training set."""
         if lr is not None:
             self.lr = lr
+        if not isinstance(n_epoch, numbers.Integral) or n_epoch < 0:
+            raise ValueError(f"fit: n_epoch must be an integer >= 0, got {n_epoch!r}")
         if target is not None and not self.metrics:
             raise ValueError("fit(target=...) needs a metric to compare with")
         if len(self.dls.train) == 0:

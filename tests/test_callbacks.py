@@ -198,6 +198,21 @@ def test_nan_after_good_epochs_restores_the_last_good_one():
         np.testing.assert_array_equal(v, learn.recorder.good_state[k])
 
 
+def test_learns_from_a_chapter_style_list_of_pairs():
+    x, y = _data(200)
+    xv, yv = _data(40, 1)
+    dset = list(zip(mg.tensor(x), mg.tensor(y), strict=True))
+    valid = list(zip(mg.tensor(xv), mg.tensor(yv), strict=True))
+    dls = mg.DataLoaders(mg.DataLoader(dset, batch_size=20, shuffle=True, seed=0),
+                         mg.DataLoader(valid, batch_size=20))
+    learn = mg.Learner(dls, nn.Linear(2, 1), F.mnist_loss, opt_func=mg.SGD, lr=1.0,
+                       metrics=mg.batch_accuracy, log=lambda *a: None)
+    learn.fit(10)
+    assert learn.recorder.values[-1][2] >= 0.9
+    with pytest.raises(ValueError, match="n_epoch"):
+        learn.fit(-1)
+
+
 def test_batches_must_be_input_target_pairs():
     dls = mg.DataLoaders(mg.DataLoader(range(6), batch_size=3), mg.DataLoader(range(2)))
     learn = mg.Learner(dls, nn.Linear(2, 1), F.mnist_loss, log=lambda *a: None)
