@@ -249,11 +249,9 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
     dls = mg.DataLoaders(mg.DataLoader((x, y), batch_size, shuffle=True, seed=seed), [])
     learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
                        lr=0.05, log=lambda *a: None)
-    learn.opt = learn.opt_func(model.parameters(), learn.lr)
 
     def epoch():
-        for xb, yb in dls.train:
-            learn.one_batch(xb, yb)
+        learn.fit(1, progress=False)
     return epoch
 
 
