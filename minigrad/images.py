@@ -24,6 +24,10 @@ MAX_PIXELS = 1 << 24
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+class UnknownFormat(ValueError):
+    """A file that is no image format the reader in use knows."""
+
+
 class ImageTooLarge(ValueError):
     """An image whose declared width x height exceeds the readers' limit."""
 
@@ -73,11 +77,14 @@ def read_image(path, max_pixels=MAX_PIXELS):
         return read_png(path, max_pixels)
     if head[:2] in (b"P5", b"P2"):
         return read_pgm(path, max_pixels)
-    raise ValueError(f"{path}: not a PNG or PGM file (the built-in reader knows only these; "
-                     f"install Pillow for JPEG and others: pip install 'minigrad[images]')")
+    raise UnknownFormat(f"{path}: not a PNG or PGM file (the built-in reader knows only "
+                        f"these; install Pillow for JPEG and others: "
+                        f"pip install 'minigrad[images]')")
 
 
 def _read_with_pillow(Image, path, max_pixels):
+    from PIL import UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():  # our own limit is lower than Pillow's warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -93,6 +100,8 @@ def _read_with_pillow(Image, path, max_pixels):
             return np.asarray(img.convert("L"), dtype=np.uint8).copy()
     except (ValueError, MemoryError):
         raise
+    except UnidentifiedImageError as e:
+        raise UnknownFormat(f"{path}: not an image file Pillow can read") from e
     except (OSError, SyntaxError, EOFError, struct.error, zlib.error, IndexError,
             Image.DecompressionBombError) as e:
         raise ValueError(f"{path}: not an image Pillow can read ({e})") from e
