@@ -107,6 +107,7 @@ def cmd_train(args):
     learn = mg.Learner(dls, model, loss_func, opt_func=partial(mg.SGD, momentum=momentum),
                        lr=lr, metrics=[metric])
     _doing("training")
+    initial = {k: np.array(T.as_array(v)) for k, v in model.state_dict().items()}
     start = time.perf_counter()
     learn.fit(epochs, target=args.target_accuracy, time_limit=args.time_limit,
               patience=args.patience, progress=None if args.progress else False)
@@ -115,12 +116,16 @@ def cmd_train(args):
     if not T.had_finite_loss(learn):
         raise CLIError("training never reached a finite loss (NaN or inf in the data, or "
                        "a learning rate too large?); no model saved")
+    state = getattr(learn, "best_state", None) or model.state_dict()
+    if lr > 0 and all(np.array_equal(T.as_array(v), initial[k]) for k, v in state.items()):
+        raise CLIError("training left the model at its initial weights (the loss became NaN "
+                       "or inf before any good epoch; a learning rate too large?); no model "
+                       "saved")
     final = history[-1][metric.__name__] if history else float("nan")
     print(f"final valid accuracy: {final:.4f} ({seconds:.2f}s)")
     meta = {"task": args.task, "classes": task["classes"], "metric": metric.__name__}
     if args.save:
         _doing(f"saving {args.save}")
-        state = getattr(learn, "best_state", None) or model.state_dict()
         finite = [r for r in history if np.isfinite(r.get("valid_loss", np.nan))]
         best = min(finite, key=lambda r: r["valid_loss"]) if finite else None
         if best is not None:

@@ -107,13 +107,18 @@ def check_model(model, meta, path):
     return task
 
 
+def as_array(value):
+    """A parameter value (a Tensor or an array) as a NumPy array."""
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
 def n_inputs(model):
     return next(m for m in model.layers if hasattr(m, "in_features")).in_features
 
 
 def had_finite_loss(learn):
-    """Whether training ever produced a finite loss, read defensively from
-    whatever the Learner records (its own flag, recorder, or history)."""
+    """Whether training ever produced a finite training loss, read defensively
+    from whatever the Learner records (its own flag, recorder, or history)."""
     flag = getattr(learn, "had_finite_loss", None)
     if isinstance(flag, bool):
         return flag
@@ -123,7 +128,7 @@ def had_finite_loss(learn):
         values += [v for v in (source or []) if isinstance(v, (int, float))]
     for row in getattr(learn, "history", None) or getattr(recorder, "history", None) or []:
         if isinstance(row, dict):
-            values += [row.get("train_loss"), row.get("valid_loss")]
+            values.append(row.get("train_loss"))
     return any(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
