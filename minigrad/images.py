@@ -86,9 +86,15 @@ def _read_with_pillow(Image, path, max_pixels):
     from PIL import UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():  # our own limit is lower than Pillow's warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+        # Opening reads only the header: our own limit (below) replaces Pillow's
+        # decompression-bomb check, so that the message can give the size.
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
         with img:
             _check_size(path, img.width, img.height, max_pixels)
             img.load()
