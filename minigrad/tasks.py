@@ -161,7 +161,7 @@ def read_images(path):
 
     with open(path, "rb") as f:
         head = f.read(4)
-    if head[:2] == b"\x1f\x8b" or head[:3] == b"\x00\x00\x08":
+    if head[:2] in (b"\x1f\x8b", b"\x00\x00"):  # gzip or an IDX magic number
         arr = datasets.read_idx(path, max_bytes=1 << 26)
         if arr.dtype != np.uint8:
             raise ValueError(f"{path}: IDX images must be uint8, got {arr.dtype}")

@@ -119,6 +119,9 @@ def test_bad_arguments_are_one_clear_line(trained, tmp_path):
     text = tmp_path / "note.txt"
     text.write_text("hello")
     cases.append((["predict", paths["npz"], str(text)], "not a PNG, PGM or IDX"))
+    floats = tmp_path / "floats.idx"
+    floats.write_bytes(struct.pack(">HBB3I", 0, 0x0D, 3, 1, 28, 28) + bytes(4 * 784))
+    cases.append((["predict", paths["npz"], str(floats)], "IDX images must be uint8"))
     big = tmp_path / "big.pgm"
     big.write_bytes(b"P5 30 30 255\n" + bytes(900))
     cases.append((["predict", paths["npz"], str(big)], "28x28"))
