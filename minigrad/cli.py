@@ -112,7 +112,9 @@ def cmd_train(args):
     learn.fit(epochs, target=args.target_accuracy, time_limit=args.time_limit,
               patience=args.patience, progress=None if args.progress else False)
     seconds = time.perf_counter() - start
-    history = list(getattr(learn, "history", None) or [])
+    history = T.history(learn)
+    if not history:
+        raise CLIError("training recorded no epoch: no result to report")
     if not T.had_finite_loss(learn):
         raise CLIError("training never reached a finite loss (NaN or inf in the data, or "
                        "a learning rate too large?); no model saved")
@@ -121,7 +123,7 @@ def cmd_train(args):
         raise CLIError("training left the model at its initial weights (the loss became NaN "
                        "or inf before any good epoch; a learning rate too large?); no model "
                        "saved")
-    final = history[-1][metric.__name__] if history else float("nan")
+    final = history[-1][metric.__name__]
     print(f"final valid accuracy: {final:.4f} ({seconds:.2f}s)")
     meta = {"task": args.task, "classes": task["classes"], "metric": metric.__name__}
     if args.save:
@@ -143,8 +145,8 @@ def cmd_train(args):
                          "threads": mg.get_num_threads(),
                          "simd_path": mg.kernels.simd_path()},
             "history": history, "stop_reason": getattr(learn, "stop_reason", None),
-            "final": {"valid_accuracy": final, "valid_loss": history[-1]["valid_loss"]
-                      if history else None, "seconds": seconds},
+            "final": {"valid_accuracy": final, "valid_loss": history[-1]["valid_loss"],
+                      "seconds": seconds},
         }
         from minigrad._files import atomic_write
         atomic_write(args.json, lambda f: f.write(json.dumps(record, indent=2).encode()))

@@ -116,6 +116,15 @@ def n_inputs(model):
     return next(m for m in model.layers if hasattr(m, "in_features")).in_features
 
 
+def history(learn):
+    """The per-epoch rows (dicts) a Learner recorded: ``learn.history`` or
+    ``learn.recorder.history``, whichever it has."""
+    rows = getattr(learn, "history", None)
+    if rows is None:
+        rows = getattr(getattr(learn, "recorder", None), "history", None)
+    return [r for r in (rows or []) if isinstance(r, dict)]
+
+
 def had_finite_loss(learn):
     """Whether training ever produced a finite training loss, read defensively
     from whatever the Learner records (its own flag, recorder, or history)."""
@@ -126,9 +135,7 @@ def had_finite_loss(learn):
     recorder = getattr(learn, "recorder", None)
     for source in (getattr(recorder, "losses", None), getattr(recorder, "values", None)):
         values += [v for v in (source or []) if isinstance(v, (int, float))]
-    for row in getattr(learn, "history", None) or getattr(recorder, "history", None) or []:
-        if isinstance(row, dict):
-            values.append(row.get("train_loss"))
+    values += [row.get("train_loss") for row in history(learn)]
     return any(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 

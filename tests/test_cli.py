@@ -262,6 +262,20 @@ def test_bad_environment_is_one_clear_line(env, message):
     _one_clear_line(_run_env(env, "info"), message)
 
 
+@pytest.mark.parametrize("env,message", [
+    ({"MINIGRAD_NUM_THREADS": "abc"}, "must be an integer from 1 to"),
+    ({"MINIGRAD_NUM_THREADS": "-3"}, "got '-3'"),
+    ({"MINIGRAD_NUM_THREADS": "99999"}, "x the"),
+    ({"MINIGRAD_SIMD": "sse9"}, "MINIGRAD_SIMD must be one of"),
+])
+def test_environment_check_names_the_variable_and_bound(env, message):
+    from minigrad import cli
+
+    with pytest.raises(cli.CLIError, match=message):
+        cli.check_environment(env)
+    cli.check_environment({"MINIGRAD_NUM_THREADS": "1", "MINIGRAD_SIMD": "generic"})
+
+
 def test_memory_error_is_one_line_naming_what_needed_it():
     _one_clear_line(run("train", "--hidden", "1000000000", "--no-progress", check=False),
                     "not enough memory for a model with 1000000000 hidden units")
@@ -287,6 +301,7 @@ def test_had_finite_loss_reads_learner_state_defensively():
     assert not had_finite_loss(NS(recorder=NS(losses=[nan, float("inf")])))
     assert had_finite_loss(NS(recorder=NS(losses=[nan, 1.0])))
     assert not had_finite_loss(NS(had_finite_loss=False, history=[{"train_loss": 1.0}]))
+    assert had_finite_loss(NS(recorder=NS(history=[{"train_loss": 0.1}])))
 
 
 def _idx(path, arr):
