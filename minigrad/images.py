@@ -3,9 +3,9 @@
 ``read_image`` uses Pillow when it is installed (``pip install
 'minigrad[images]'``), so any PNG or JPEG a drawing program makes works
 (palette, 16-bit, interlaced, alpha). Without Pillow (or with
-``USE_PILLOW = False``) the built-in readers take 8-bit non-interlaced PNG
-(gray, gray+alpha, RGB, RGBA) and PGM (P2/P5, 8 or 16 bit), and name what they
-do not support. Either way an image's dimensions are checked against
+``USE_PILLOW = False``) the built-in reader takes 8-bit non-interlaced PNG
+(gray, gray+alpha, RGB, RGBA) and names what it does not support. PGM (P2/P5,
+8 or 16 bit) is always read by the built-in, strict reader. Either way an image's dimensions are checked against
 ``max_pixels`` before anything is decoded, and compressed data is inflated no
 further than those dimensions need.
 """
@@ -67,16 +67,18 @@ def _pillow():
 
 
 def read_image(path, max_pixels=MAX_PIXELS):
-    """An image file as a 2-D uint8 gray array (Pillow, or the built-in readers)."""
+    """An image file as a 2-D uint8 gray array. PGM always goes through the
+    built-in reader (it is complete and strict: maxval, values above it);
+    everything else through Pillow when installed, else the built-in PNG reader."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] in (b"P5", b"P2"):
+        return read_pgm(path, max_pixels)
     Image = _pillow()
     if Image is not None:
         return _read_with_pillow(Image, path, max_pixels)
-    with open(path, "rb") as f:
-        head = f.read(8)
     if head == PNG_MAGIC:
         return read_png(path, max_pixels)
-    if head[:2] in (b"P5", b"P2"):
-        return read_pgm(path, max_pixels)
     raise UnknownFormat(f"{path}: not a PNG or PGM file (the built-in reader knows only "
                         f"these; install Pillow for JPEG and others: "
                         f"pip install 'minigrad[images]')")

@@ -127,10 +127,10 @@ def test_a_short_ihdr_is_a_value_error(tmp_path):
     (b"P5 # comment without end", "truncated PGM header"),
     (b"P5 0 2 255\n", "no pixels"),
 ])
-def test_bad_pgms_builtin(tmp_path, data, message):
+def test_bad_pgms(tmp_path, reader, data, message):
     (tmp_path / "a.pgm").write_bytes(data)
     with pytest.raises(ValueError, match=message):
-        images.read_pgm(tmp_path / "a.pgm")
+        images.read_image(tmp_path / "a.pgm")
 
 
 def test_pgm_16_bit_and_scaling(tmp_path, reader):
