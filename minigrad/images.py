@@ -5,10 +5,11 @@
 (palette, 16-bit, interlaced, alpha). Without Pillow (or with
 ``USE_PILLOW = False``) the built-in reader takes 8-bit non-interlaced PNG
 (gray, gray+alpha, RGB, RGBA) and names what it does not support. PGM (P2/P5,
-8 or 16 bit) is always read by the built-in, strict reader. Either way an image's dimensions are checked against
-``max_pixels`` before anything is decoded, and compressed data is inflated no
-further than those dimensions need.
+8 or 16 bit) is always read by the built-in, strict reader. Either way an
+image's dimensions are checked against ``max_pixels`` before anything is
+decoded, and compressed data is inflated no further than those dimensions need.
 """
+import io
 import struct
 import warnings
 import zlib
@@ -46,10 +47,18 @@ def _check_size(path, width, height, max_pixels):
 
 def _read_file(path, max_pixels):
     """The file's bytes, refusing a file larger than any image of max_pixels
-    pixels can honestly be (16 bytes a pixel covers ASCII PGM and PNG overhead)."""
-    limit = 16 * max_pixels + (1 << 16)
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
+    pixels can honestly be (16 bytes a pixel covers ASCII PGM and compression
+    overhead; 1 MiB more, metadata such as colour profiles and EXIF)."""
+    limit = 16 * max_pixels + (1 << 20)
+    parts, got = [], 0
+    with open(path, "rb") as f:  # in chunks: f.read(n) would allocate n bytes first
+        while got <= limit:
+            part = f.read(min(1 << 20, limit + 1 - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+    data = b"".join(parts)
     if len(data) > limit:
         raise ValueError(f"{path}: file larger than {limit} bytes, the limit for images of "
                          f"at most {max_pixels} pixels")
@@ -94,7 +103,9 @@ def _read_with_pillow(Image, path, max_pixels):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(path)
+                # from memory: Pillow reads a chunk as long as its header claims
+                # (a 2 GiB allocation for a 100-byte file); a buffer holds no more
+                img = Image.open(io.BytesIO(_read_file(path, max_pixels)))
         finally:
             Image.MAX_IMAGE_PIXELS = saved
         with img:

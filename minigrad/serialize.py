@@ -9,6 +9,7 @@ model's names, shapes and dtypes exactly and be finite. Any fault is a
 ValueError naming the file."""
 import json
 import math
+import os
 import zipfile
 
 import numpy as np
@@ -132,6 +133,13 @@ def read_arrays(path, max_bytes=MAX_MODEL_BYTES):
             infos = zf.infolist()
             if len(infos) > _MAX_MEMBERS:
                 raise ValueError(f"{len(infos)} arrays, more than {_MAX_MEMBERS}")
+            present = os.path.getsize(path)
+            for info in infos:  # the zip's own sizes, against the bytes present
+                if info.compress_size > present or info.file_size > (
+                        info.compress_size if info.compress_type == zipfile.ZIP_STORED
+                        else 1032 * info.compress_size + 64):  # deflate's largest ratio
+                    raise ValueError(f"{info.filename}: claims {info.file_size} bytes, "
+                                     f"more than the {present}-byte file can hold")
             total = sum(i.file_size for i in infos)
             if total > max_bytes:
                 raise ValueError(f"holds {total} bytes, more than the limit of {max_bytes}")

@@ -146,3 +146,23 @@ def test_garbage_is_a_value_error_on_both_paths(tmp_path, reader):
     (tmp_path / "a.txt").write_text("hello, not an image")
     with pytest.raises(images.UnknownFormat):
         images.read_image(tmp_path / "a.txt")
+
+
+def test_a_chunk_length_claiming_gigabytes_allocates_nothing_like_it(tmp_path, reader):
+    # found by tests/fuzz_readers.py: Pillow reads a chunk as long as its header says
+    import tracemalloc
+
+    data = bytearray(png_bytes(1, 1, zlib.compress(b"\x00\x00")))
+    at = data.index(b"IDAT") - 4
+    data[at:at + 4] = struct.pack(">I", 0x7FFFFFFF)
+    (tmp_path / "a.png").write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        try:
+            images.read_image(tmp_path / "a.png")
+        except ValueError:
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 26, f"{peak} bytes allocated for a {len(data)}-byte file"

@@ -167,3 +167,31 @@ def test_non_finite_weights_are_not_saved(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
         S.save_model(m, tmp_path / "m.npz", state=bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_zip_sizes_that_lie_allocate_nothing_like_them(tmp_path):
+    import tracemalloc
+
+    path = write(tmp_path / "m.npz")
+    data = bytearray(path.read_bytes())
+    claim = 0x70000000  # 1.75 GiB
+    member = data.index(b"layers.0.weight.npy")  # the local header's name
+    start = data.index(b"\x93NUMPY", member)
+    header = _npy_header(((claim - 128) // 4,))
+    assert len(header) == 128
+    data[start:start + 128] = header  # the weights' header, now claiming 1.75 GiB
+    central = data.index(b"PK\x01\x02")  # the central directory's first entry
+    while True:  # the central directory entry of that member: sizes at +20 and +24
+        name_len = struct.unpack("<H", data[central + 28:central + 30])[0]
+        if data[central + 46:central + 46 + name_len] == b"layers.0.weight.npy":
+            break
+        central = data.index(b"PK\x01\x02", central + 4)
+    data[central + 20:central + 28] = struct.pack("<II", claim, claim)
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        message = load_error(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "more than the" in message and peak < 1 << 26, (message, peak)
