@@ -222,7 +222,8 @@ def model_files(draw):
         name = draw(st.sampled_from(sorted(arrays)))
         shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3)))
         dtype = draw(st.sampled_from([np.float32, np.float64, np.float16, np.int32]))
-        arrays[name] = np.full(shape, draw(st.sampled_from([0.5, np.nan, np.inf])), dtype)
+        value = draw(st.sampled_from([0.5, np.nan, np.inf]))
+        arrays[name] = np.full(shape, value if np.dtype(dtype).kind == "f" else 1, dtype)
         if draw(st.booleans()):
             del arrays[draw(st.sampled_from(sorted(arrays)))]
     path = os.path.join(FOLDER, "gen.npz")
