@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
+from minigrad.ops import cat
 from minigrad.optim import SGD
-from minigrad.tensor import Tensor, cat, no_grad
+from minigrad.tensor import Tensor, no_grad
 
 
 def _fmt_time(seconds):

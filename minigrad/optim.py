@@ -20,7 +20,7 @@ class SGD:
         for p, v in zip(self.params, self.velocity, strict=True):
             if p.grad is None:
                 continue
-            K.sgd_step(p.data, p.grad.data, self.lr, momentum=self.momentum, velocity=v,
+            K.sgd_step(p.numpy(), p.grad.numpy(), self.lr, momentum=self.momentum, velocity=v,
                        weight_decay=self.weight_decay)
 
     def zero_grad(self):

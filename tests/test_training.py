@@ -33,7 +33,7 @@ def test_sequential_fused_linear_relu_equals_unfused():
     assert len(model.parameters()) == 4
     loss = F.cross_entropy(fused, np.array([0, 1, 2, 0, 1, 2, 0, 1]))
     loss.backward()
-    g_fused = [p.grad.data.copy() for p in model.parameters()]
+    g_fused = [p.grad.numpy().copy() for p in model.parameters()]
     model.zero_grad()
     F.cross_entropy(unfused, np.array([0, 1, 2, 0, 1, 2, 0, 1])).backward()
     for a, p in zip(g_fused, model.parameters(), strict=True):
@@ -55,7 +55,7 @@ def test_state_dict_round_trip_and_mismatch():
 def test_sgd_matches_reference_rule(momentum, wd):
     rng = np.random.default_rng(0)
     p = mg.tensor(rng.standard_normal(7).astype(np.float32), requires_grad=True)
-    ref, vel = p.data.copy(), np.zeros(7, np.float32)
+    ref, vel = p.numpy().copy(), np.zeros(7, np.float32)
     opt = mg.SGD([p], lr=0.1, momentum=momentum, weight_decay=wd)
     for _ in range(3):
         g = rng.standard_normal(7).astype(np.float32)

@@ -1,0 +1,111 @@
+"""In-place operations (add_, mul_, ..., +=, t[i] = v) with PyTorch's rules:
+they bump the storage's version counter; a leaf that requires grad may change
+only under no_grad(); on a tensor in the graph they become a graph node."""
+import numpy as np
+
+from minigrad.ops import elementwise as E
+from minigrad.ops.indexing import split_key
+from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, no_grad, record, unbroadcast
+
+
+def _write(self, result):
+    """Store result's values in self's storage (cast as PyTorch allows)."""
+    if not np.can_cast(result.dtype, self.dtype, "same_kind"):
+        raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output "
+                           f"type {self.dtype}")
+    np.copyto(self._a, result._a, casting="unsafe")
+    self._bump()
+
+
+def _apply(self, op, *args):
+    """self = op(self, *args), in place."""
+    self._check_inplace()
+    tracked = is_grad_enabled() and (self.requires_grad or any(
+        isinstance(x, Tensor) and x.requires_grad for x in args))
+    if not tracked:
+        with no_grad():
+            _write(self, op(self, *args))
+        return self
+    before = _snapshot(self)
+    result = op(before, *args)
+    _write(self, result)
+    _adopt(self, result)
+    return self
+
+
+def _snapshot(t):
+    """A stand-in for t's old value in the graph (its own copy of the storage)."""
+    old = Tensor(t._a.copy(), _parents=t._parents, _backward=t._backward, _op=t._op)
+    old.requires_grad, old._saved = t.requires_grad, t._saved
+    return old
+
+
+def _adopt(self, result):
+    """self takes result's place in the graph."""
+    self.requires_grad = True
+    self._parents, self._backward, self._op = result._parents, result._backward, result._op
+    self._saved = tuple((s, v) for s, v in result._saved if s is not result)
+
+
+def setitem(self, key, value):
+    """self[key] = value (a number, array or tensor; broadcasts)."""
+    self._check_inplace()
+    k1, k2 = split_key(key)
+    target = self._a if k1 is None else self._a[k1]
+    if not (is_grad_enabled() and (self.requires_grad or (
+            isinstance(value, Tensor) and value.requires_grad))):
+        target[k2] = value._a if isinstance(value, Tensor) else value
+        self._bump()
+        return
+    before = _snapshot(self)
+    v = as_tensor(value, self.dtype)
+    out = before._a.copy()
+    (out if k1 is None else out[k1])[k2] = v._a
+    shape = (before._a if k1 is None else before._a[k1])[k2].shape
+
+    def backward(g):
+        g_old = g.copy()
+        (g_old if k1 is None else g_old[k1])[k2] = 0
+        picked = (g if k1 is None else g[k1])[k2]
+        return g_old, unbroadcast(np.broadcast_to(picked, shape), v.shape)
+    result = record(out, (before, v), backward, "setitem")
+    _write(self, result)
+    _adopt(self, result)
+
+
+def zero_(self):
+    return fill_(self, 0)
+
+
+def fill_(self, value):
+    self._check_inplace()
+    self._a[...] = value._a if isinstance(value, Tensor) else value
+    self._bump()
+    return self
+
+
+def copy_(self, src):
+    """Copy src's values (broadcast, cast) into self."""
+    return _apply(self, lambda a, s: E.add(E.mul(a, 0), as_tensor(s, a.dtype)), src)
+
+
+def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+    return _apply(self, lambda a: E.clamp(a, min, max))
+
+
+def _inplace(op):
+    def method(self, other):
+        return _apply(self, op, other)
+    method.__name__ = op.__name__ + "_"
+    return method
+
+
+METHODS = {
+    "add_": lambda s, o, alpha=1: _apply(s, lambda a, b: E.add(a, b, alpha), o),
+    "sub_": lambda s, o, alpha=1: _apply(s, lambda a, b: E.sub(a, b, alpha), o),
+    "mul_": _inplace(E.mul), "div_": _inplace(E.div),
+    "__iadd__": _inplace(E.add), "__isub__": _inplace(E.sub),
+    "__imul__": _inplace(E.mul), "__itruediv__": _inplace(E.div),
+    "zero_": zero_, "fill_": fill_, "copy_": copy_, "clamp_": clamp_,
+    "__setitem__": setitem,
+}
