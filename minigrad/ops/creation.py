@@ -40,7 +40,8 @@ def ones(*size, dtype=None, requires_grad=False):
 
 
 def empty(*size, dtype=None, requires_grad=False):
-    return _new(np.empty(_size(size)), dtype, requires_grad)
+    """An uninitialised tensor (here: zeros)."""
+    return _new(np.zeros(_size(size)), dtype, requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):

@@ -97,6 +97,19 @@ def sign(a):
     return record(np.sign(a._a), (a,), lambda g: (np.zeros_like(g),), "sign")
 
 
+def _stepwise(ufunc, name):
+    def op(a):
+        return record(ufunc(a._a), (a,), lambda g: (np.zeros_like(g),), name)
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (gradient zero)."
+    return op
+
+
+round, floor, ceil, trunc = (_stepwise(f, n) for f, n in  # noqa: A001 - PyTorch's names
+                             [(np.round, "round"), (np.floor, "floor"), (np.ceil, "ceil"),
+                              (np.trunc, "trunc")])
+
+
 def _pick(name, pick_a):
     def op(a, b):
         a, b = operands(a, b)
@@ -202,7 +215,8 @@ METHODS = {
     "__truediv__": div, "__rtruediv__": lambda a, b: div(b, a), "div": div,
     "__neg__": neg, "neg": neg, "__pow__": pow, "__rpow__": rpow, "pow": pow,
     "exp": exp, "log": log, "sqrt": sqrt, "rsqrt": rsqrt, "abs": abs, "__abs__": abs,
-    "sign": sign, "maximum": maximum, "minimum": minimum, "clamp": clamp, "clip": clamp,
+    "sign": sign, "round": round, "floor": floor, "ceil": ceil, "trunc": trunc,
+    "maximum": maximum, "minimum": minimum, "clamp": clamp, "clip": clamp,
     "__eq__": eq, "__ne__": ne, "__gt__": gt, "__ge__": ge, "__lt__": lt, "__le__": le,
     "eq": eq, "ne": ne, "gt": gt, "ge": ge, "lt": lt, "le": le,
     "isnan": isnan, "isclose": isclose, "allclose": allclose,
@@ -211,6 +225,7 @@ METHODS = {
     "long": lambda a: to(a, np.int64), "int": lambda a: to(a, np.int32),
     "bool": lambda a: to(a, np.bool_), "byte": lambda a: to(a, np.uint8),
 }
-FUNCTIONS = [add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sign, maximum, minimum,
+FUNCTIONS = [add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sign, round, floor,
+             ceil, trunc, maximum, minimum,
              where, clamp, eq, ne, gt, ge, lt, le, isnan, isclose, allclose, clone]
 __all__ = [fn.__name__ for fn in FUNCTIONS]

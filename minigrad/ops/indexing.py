@@ -50,15 +50,20 @@ def gather(a, dim, index):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
     axis = dims(dim, a.ndim)[0]
+    if idx.ndim != a.ndim or any(
+            i > n for d, (i, n) in enumerate(zip(idx.shape, a.shape, strict=True)) if d != axis):
+        raise ValueError(f"gather: index of shape {idx.shape} does not fit input {a.shape} "
+                         f"along dims other than {axis}")
     shape = a.shape
+    grid = list(np.indices(idx.shape, sparse=True))
+    grid[axis] = idx
+    grid = tuple(grid)
 
     def backward(g):
         full = np.zeros(shape, g.dtype)
-        grid = list(np.indices(idx.shape, sparse=True))
-        grid[axis] = idx
-        np.add.at(full, tuple(grid), g)
+        np.add.at(full, grid, g)
         return (full,)
-    return record(np.take_along_axis(a._a, idx, axis=axis), (a,), backward, "gather")
+    return record(a._a[grid], (a,), backward, "gather")
 
 
 def masked_fill(a, mask, value):

@@ -20,6 +20,14 @@ def _reduce(losses, reduction):
     return losses if reduction == "none" else getattr(losses, reduction)()
 
 
+def _mean_by(total, denom):
+    """total / denom; nan with zero gradient when denom is 0 (all targets ignored)."""
+    if denom:
+        return E.div(total, np.asarray(denom, total.dtype))
+    return record(np.asarray(np.nan, total.dtype), (total,), lambda g: (np.zeros_like(g),),
+                  "div")
+
+
 def _targets_like(targets, logits):
     t = as_array(targets)
     if t.size != logits._a.size:
@@ -93,7 +101,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
         w = w * as_array(weight).astype(logp.dtype)[safe]
     losses = E.mul(picked, -w)
     if reduction == "mean":
-        return E.div(R.sum(losses), np.asarray(w.sum(), logp.dtype))
+        return _mean_by(R.sum(losses), w.sum())
     return _reduce(losses, reduction)
 
 
@@ -126,7 +134,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         smooth = E.mul(smooth, valid.astype(z.dtype))
         if reduction == "mean":
             denom = (valid * (1 if weight is None else wc[np.where(valid, t, 0)])).sum()
-            smooth = E.div(R.sum(smooth), np.asarray(denom, z.dtype))
+            smooth = _mean_by(R.sum(smooth), denom)
         else:
             smooth = _reduce(smooth, reduction)
         return E.add(E.mul(loss, 1 - label_smoothing),

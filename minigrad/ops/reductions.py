@@ -23,7 +23,9 @@ def dims(dim, ndim):
         if not -n <= d < n:
             raise IndexError(f"dimension {d} out of range for a tensor with {ndim} dims")
         out.append(d % n)
-    return tuple(sorted(set(out))) if ndim else ()
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"dim {out} names a dimension more than once")
+    return tuple(sorted(out)) if ndim else ()
 
 
 def _expand(g, axes, keepdim, shape):
@@ -88,8 +90,10 @@ def _with_indices(a, dim, keepdim, arg, name):
         np.put_along_axis(full, idx, g if keepdim else np.expand_dims(g, dim), axis=dim)
         return (full,)
     if not keepdim:
-        values, idx = values.squeeze(dim), idx.squeeze(dim)
-    return MinMax(record(values, (a,), backward, name), Tensor(idx.astype(np.int64)))
+        values, indices = values.squeeze(dim), idx.squeeze(dim)
+    else:
+        indices = idx
+    return MinMax(record(values, (a,), backward, name), Tensor(indices.astype(np.int64)))
 
 
 def _along(a, dim, keepdim, arg, name):
@@ -149,7 +153,26 @@ def var(a, dim=None, keepdim=False, correction=1, unbiased=None):
 
 
 def std(a, dim=None, keepdim=False, correction=1, unbiased=None):
-    return E.sqrt(var(a, dim, keepdim, correction, unbiased))
+    """Standard deviation (see var); its gradient is 0 where it is 0, as in PyTorch."""
+    a = as_tensor(a)
+    if unbiased is not None:
+        correction = int(unbiased)
+    axes = dims(dim, a.ndim)
+    A = a._a
+    count = int(np.prod([a.shape[i] for i in axes]))
+    centered = A - A.mean(axis=axes, keepdims=True)
+    denom = count - correction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sqrt((centered * centered).sum(axis=axes, keepdims=True) / denom)
+        out = np.where(denom > 0, out, np.nan).astype(A.dtype)
+
+    def backward(g):
+        g = g if keepdim else np.expand_dims(g, axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.where(out == 0, 0, g * centered / (denom * out)).astype(A.dtype),)
+    return record(out if keepdim else out.reshape([n for i, n in enumerate(A.shape)
+                                                   if i not in axes]), (a,), backward, "std",
+                  (a,))
 
 
 def prod(a, dim=None, keepdim=False):
