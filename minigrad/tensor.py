@@ -100,18 +100,14 @@ class Tensor:
 
     Operations and in-place methods are bound from ``minigrad.ops``."""
 
-    __slots__ = ("_a", "grad", "requires_grad", "_parents", "_backward", "_op", "_saved",
-                 "_vc", "__weakref__")
+    __slots__ = ("_a", "grad", "requires_grad", "grad_fn", "_vc", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected op
 
-    def __init__(self, data, requires_grad=False, _parents=(), _backward=None, _op=""):
+    def __init__(self, data, requires_grad=False):
         self._a = data if isinstance(data, np.ndarray) else as_array(data)
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self._parents = _parents
-        self._backward = _backward
-        self._op = _op
-        self._saved = ()
+        self.grad_fn = None  # the Node that made this tensor (None for a leaf)
         self._vc = [0]
         if self.requires_grad:
             _check_float(self._a.dtype)
@@ -146,7 +142,7 @@ class Tensor:
 
     def _check_inplace(self):
         """PyTorch's rule: a leaf that requires grad changes only under no_grad()."""
-        if self.requires_grad and self._backward is None and is_grad_enabled():
+        if self.requires_grad and self.grad_fn is None and is_grad_enabled():
             raise RuntimeError("a leaf tensor that requires grad is being used in an in-place "
                                "operation; wrap the update in `with no_grad():` or use .data")
 
@@ -176,7 +172,7 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        return self._backward is None
+        return self.grad_fn is None
 
     def dim(self):
         return self._a.ndim
@@ -228,7 +224,7 @@ class Tensor:
         return format(repr(self), spec)
 
     def __repr__(self):
-        extra = f", grad_fn=<{self._op}>" if self._op else (
+        extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"tensor({np.array2string(self._a, precision=4, threshold=20)}{extra})"
 
@@ -257,32 +253,51 @@ class Tensor:
             if g.shape != self.shape:
                 raise ValueError(f"backward(): gradient has shape {g.shape}, "
                                  f"expected {self.shape}")
-        grads = {id(self): g}
-        for node in reversed(_topological_order(self)):
+        root = self.grad_fn or self
+        grads = {id(root): g}
+        for node in reversed(_topological_order(root)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:
-                if node.requires_grad:
-                    if node.grad is None:
-                        node.grad = Tensor(np.array(g, dtype=node.dtype, copy=True))
-                    else:
-                        node.grad._a += g
+            if isinstance(node, Tensor):  # a leaf
+                if node.grad is None:
+                    node.grad = Tensor(np.array(g, dtype=node.dtype, copy=True))
+                else:
+                    node.grad._a += g
                 continue
-            for saved, version in node._saved:
-                if saved._vc[0] != version:
-                    raise RuntimeError(
-                        f"a tensor needed for the gradient of {node._op} was modified by an "
-                        f"in-place operation: tensor of shape {saved.shape} "
-                        f"({'output of ' + saved._op if saved._op else 'a leaf'}) is at "
-                        f"version {saved._vc[0]}; expected version {version}")
-            for parent, pg in zip(node._parents, node._backward(g), strict=True):
-                if pg is None or not parent.requires_grad:
+            node.check_saved()
+            if g.dtype != node.dtype:
+                g = g.astype(node.dtype)
+            for parent, pg in zip(node.parents, node.backward(g), strict=True):
+                if pg is None or parent is None:
                     continue
-                if pg.dtype != parent.dtype:
-                    pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = grads[key] + pg if key in grads else pg
+
+
+class Node:
+    """One recorded operation: its inputs' nodes (a leaf's is the leaf tensor,
+    None where no gradient is needed), the function from the output's gradient
+    to the inputs' gradients, and the tensors it saved with their versions."""
+
+    __slots__ = ("parents", "backward", "op", "saved", "dtype")
+
+    def __init__(self, parents, backward, op, saved, dtype):
+        self.parents = tuple(None if not p.requires_grad else (p.grad_fn or p) for p in parents)
+        self.backward, self.op, self.dtype = backward, op, dtype
+        self.saved = tuple((t, t._vc[0]) for t in saved)
+
+    def check_saved(self):
+        for t, version in self.saved:
+            if t._vc[0] != version:
+                raise RuntimeError(
+                    f"a tensor needed for the gradient of {self.op} was modified by an "
+                    f"in-place operation: tensor of shape {t.shape} "
+                    f"({'output of ' + t.grad_fn.op if t.grad_fn else 'a leaf'}) is at "
+                    f"version {t._vc[0]}; expected version {version}")
+
+    def __repr__(self):
+        return f"<{self.op}>"
 
 
 def _topological_order(root):
@@ -296,9 +311,10 @@ def _topological_order(root):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for p in node._parents:
-            if id(p) not in seen and p.requires_grad:
-                stack.append((p, False))
+        if isinstance(node, Node):
+            for p in node.parents:
+                if p is not None and id(p) not in seen:
+                    stack.append((p, False))
     return order
 
 
@@ -308,14 +324,13 @@ def record(data, parents, backward, op, saved=(), saves_output=False):
     ``saved`` are the tensors whose values ``backward`` reads (and
     ``saves_output`` that it reads the output's): modifying one in place
     before ``backward()`` is an error."""
+    out = Tensor(data)
     if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out = Tensor(data, True, parents, backward, op)
-        out._saved = tuple((t, t._vc[0]) for t in saved)
-        if saves_output:
-            out._saved += ((out, 0),)
-        return out
-    return Tensor(data)
+        out.requires_grad = True
+        out.grad_fn = Node(parents, backward, op, saved + ((out,) if saves_output else ()),
+                           out._a.dtype)
+    return out
 
 
-__all__ = ["DEFAULT_FLOAT", "Tensor", "as_array", "as_tensor", "is_grad_enabled", "no_grad",
+__all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "is_grad_enabled", "no_grad",
            "record", "tensor", "unbroadcast"]

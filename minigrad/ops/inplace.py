@@ -27,24 +27,23 @@ def _apply(self, op, *args):
             _write(self, op(self, *args))
         return self
     before = _snapshot(self)
-    result = op(before, *args)
+    result = op(before, *(before if x is self else x for x in args))
     _write(self, result)
     _adopt(self, result)
     return self
 
 
 def _snapshot(t):
-    """A stand-in for t's old value in the graph (its own copy of the storage)."""
-    old = Tensor(t._a.copy(), _parents=t._parents, _backward=t._backward, _op=t._op)
-    old.requires_grad, old._saved = t.requires_grad, t._saved
+    """t's old value (a copy) at t's old place in the graph."""
+    old = Tensor(t._a.copy())
+    old.requires_grad, old.grad_fn = t.requires_grad, t.grad_fn
     return old
 
 
 def _adopt(self, result):
-    """self takes result's place in the graph."""
-    self.requires_grad = True
-    self._parents, self._backward, self._op = result._parents, result._backward, result._op
-    self._saved = tuple((s, v) for s, v in result._saved if s is not result)
+    """self becomes the output of result's node; the graph built before still
+    refers to self's old node."""
+    self.requires_grad, self.grad_fn = result.requires_grad, result.grad_fn
 
 
 def setitem(self, key, value):
