@@ -43,18 +43,19 @@ def no_grad():
 
 
 def as_array(data, dtype=None):
-    """The one coercion to an array: tensors give their storage, arrays keep
-    their dtype, Python floats become float32, ints int64 and bools bool (as in
-    PyTorch); ``dtype`` forces a type."""
+    """The one coercion to an array: tensors give their storage, arrays and
+    array-likes keep their dtype; Python floats (and lists of them) become
+    float32, ints int64 and bools bool, as in PyTorch; ``dtype`` forces a type."""
     if isinstance(data, Tensor):
         data = data._a
     elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
         data = [as_array(d) for d in data]
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
-    if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data)
     arr = np.asarray(data)
+    if isinstance(data, (np.ndarray, np.generic)) or (
+            not isinstance(data, (list, tuple, bool, int, float)) and arr.dtype != object):
+        return arr  # arrays and array-likes (e.g. a PIL image: uint8) keep their dtype
     if arr.dtype.kind == "f":
         return arr.astype(DEFAULT_FLOAT)
     if arr.dtype.kind in "iu":
@@ -188,6 +189,11 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self._a)
 
+    def __iter__(self):
+        if self._a.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._a)))
+
     def _one(self, what):
         if self._a.size != 1:
             raise ValueError(f"{what} needs a tensor with one element, got shape {self.shape}")
@@ -253,26 +259,31 @@ class Tensor:
             if g.shape != self.shape:
                 raise ValueError(f"backward(): gradient has shape {g.shape}, "
                                  f"expected {self.shape}")
-        root = self.grad_fn or self
-        grads = {id(root): g}
-        for node in reversed(_topological_order(root)):
-            g = grads.pop(id(node), None)
-            if g is None:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            _run_backward(self.grad_fn or self, g)
+
+
+def _run_backward(root, g):
+    """Push g from root through the graph into the leaves' .grad."""
+    grads = {id(root): g}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if isinstance(node, Tensor):  # a leaf
+            if node.grad is None:
+                node.grad = Tensor(np.array(g, dtype=node.dtype, copy=True))
+            else:
+                node.grad._a += g
+            continue
+        node.check_saved()
+        if g.dtype != node.dtype:
+            g = g.astype(node.dtype)
+        for parent, pg in zip(node.parents, node.backward(g), strict=True):
+            if pg is None or parent is None:
                 continue
-            if isinstance(node, Tensor):  # a leaf
-                if node.grad is None:
-                    node.grad = Tensor(np.array(g, dtype=node.dtype, copy=True))
-                else:
-                    node.grad._a += g
-                continue
-            node.check_saved()
-            if g.dtype != node.dtype:
-                g = g.astype(node.dtype)
-            for parent, pg in zip(node.parents, node.backward(g), strict=True):
-                if pg is None or parent is None:
-                    continue
-                key = id(parent)
-                grads[key] = grads[key] + pg if key in grads else pg
+            key = id(parent)
+            grads[key] = grads[key] + pg if key in grads else pg
 
 
 class Node:

@@ -125,6 +125,9 @@ def test_dtype_rules_follow_pytorch():
     assert (u > 5).dtype == np.bool_
     assert mg.tensor([True]).dtype == np.bool_
     assert mg.randn(2).dtype == np.float32 and mg.arange(3).dtype == np.int64
+    image = pytest.importorskip("PIL.Image").fromarray(np.full((2, 3), 200, np.uint8))
+    assert mg.tensor(image).dtype == np.uint8  # image data stays uint8
+    assert mg.tensor(np.float64(1.0)).dtype == np.float64
 
 
 def test_one_element_conversions():

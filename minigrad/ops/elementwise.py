@@ -1,8 +1,20 @@
 """Elementwise arithmetic, math functions, comparisons and casts."""
+import functools
+
 import numpy as np
 
 from minigrad.ops.promote import operands
 from minigrad.tensor import Tensor, as_array, record, unbroadcast
+
+
+def quiet(fn):
+    """Run fn with NumPy's floating-point warnings off: like PyTorch, results
+    are inf or nan without a warning."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def add(a, b, alpha=1):
@@ -30,6 +42,7 @@ def mul(a, b):
                                             unbroadcast(g * A, b.shape)), "mul", (a, b))
 
 
+@quiet
 def div(a, b):
     """True division; integers divide to float32, as in PyTorch."""
     a, b = operands(a, b, floating=True)
@@ -43,6 +56,7 @@ def neg(a):
     return record(-a._a, (a,), lambda g: (-g,), "neg")
 
 
+@quiet
 def pow(a, exponent):  # noqa: A001 - PyTorch's name
     """a ** exponent (either may be a tensor). d/da of a**0 is 0 everywhere,
     and d/d(exponent) is 0 where a == 0, as in PyTorch."""
@@ -66,21 +80,25 @@ def rpow(a, base):
     return pow(base, a)
 
 
+@quiet
 def exp(a):
     out = np.exp(a._a)
     return record(out, (a,), lambda g: (g * out,), "exp", saves_output=True)
 
 
+@quiet
 def log(a):
     A = a._a
     return record(np.log(A), (a,), lambda g: (g / A,), "log", (a,))
 
 
+@quiet
 def sqrt(a):
     out = np.sqrt(a._a)
     return record(out, (a,), lambda g: (g / (2 * out),), "sqrt", saves_output=True)
 
 
+@quiet
 def rsqrt(a):
     """1 / sqrt(a)."""
     out = 1 / np.sqrt(a._a)
@@ -98,8 +116,8 @@ def sign(a):
 
 
 def _stepwise(ufunc, name):
-    def op(a):
-        return record(ufunc(a._a), (a,), lambda g: (np.zeros_like(g),), name)
+    def op(a, *args):
+        return record(ufunc(a._a, *args), (a,), lambda g: (np.zeros_like(g),), name)
     op.__name__ = name
     op.__doc__ = f"Elementwise {name} (gradient zero)."
     return op
