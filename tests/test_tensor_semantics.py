@@ -197,19 +197,57 @@ def test_mean_of_integers_is_an_error_and_dims_must_be_distinct():
         mg.randn(2, 3).sum((1, -1))
 
 
-def test_no_import_cycle_and_layering():
+def _import_graph():
+    """minigrad module -> the minigrad modules it imports anywhere (lazy imports too)."""
     import ast
     import pathlib
     root = pathlib.Path(mg.__file__).parent
-    src = ast.parse((root / "tensor.py").read_text())
-    imported = [n.module for n in ast.walk(src) if isinstance(n, ast.ImportFrom)] + [
-        a.name for n in ast.walk(src) if isinstance(n, ast.Import) for a in n.names]
-    assert not [m for m in imported if m and m.startswith("minigrad")], imported
-    for path in (root / "ops").glob("*.py"):
-        text = path.read_text()
-        assert "minigrad.nn" not in text and "minigrad.learner" not in text, path
-    assert max(len(p.read_text().splitlines()) for p in root.rglob("*.py")
-               if p.parent.name in ("ops", "nn") or p.name == "tensor.py") <= 400
+    names = {".".join(("minigrad",) + p.relative_to(root).with_suffix("").parts).removesuffix(
+        ".__init__"): p for p in root.rglob("*.py")}
+    graph = {}
+    for name, path in names.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in names else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in names and d != name}
+    return graph
+
+
+def test_no_import_cycle_among_autograd_modules():
+    graph = _import_graph()
+    assert not {d for d in graph["minigrad.tensor"]}, graph["minigrad.tensor"]
+    core = {m for m in graph if m.startswith(("minigrad.ops", "minigrad.nn", "minigrad.tensor",
+                                              "minigrad.functional", "minigrad.gradcheck",
+                                              "minigrad.metrics"))}
+    for m in core:
+        assert not {d for d in graph[m] if d.startswith(("minigrad.learner", "minigrad.cli",
+                                                         "minigrad.optim"))}, m
+    state = {}
+
+    def visit(m, path):
+        if state.get(m) == "done":
+            return
+        assert state.get(m) != "open", f"import cycle: {' -> '.join(path + [m])}"
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            if d != "minigrad":  # the package itself is the entry point
+                visit(d, path + [m])
+        state[m] = "done"
+    for m in sorted(core):
+        visit(m, [])
+
+
+def test_no_autograd_module_over_400_lines():
+    import pathlib
+    root = pathlib.Path(mg.__file__).parent
+    sizes = {p.name: len(p.read_text().splitlines()) for p in root.rglob("*.py")
+             if p.parent.name in ("ops", "nn") or p.name == "tensor.py"}
+    assert max(sizes.values()) <= 400, sizes
 
 
 def test_linear_subclass_with_its_own_forward_is_not_fused():
