@@ -78,6 +78,10 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 
 
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
 def unbroadcast(grad, shape):
     """Sum grad over the axes that broadcasting added or stretched."""
     if grad.shape == shape:
@@ -170,6 +174,10 @@ class Tensor:
     @property
     def ndim(self):
         return self._a.ndim
+
+    @property
+    def device(self):
+        return "cpu"
 
     @property
     def is_leaf(self):
@@ -343,5 +351,5 @@ def record(data, parents, backward, op, saved=(), saves_output=False):
     return out
 
 
-__all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "is_grad_enabled", "no_grad",
-           "record", "tensor", "unbroadcast"]
+__all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "is_grad_enabled",
+           "is_tensor", "no_grad", "record", "tensor", "unbroadcast"]

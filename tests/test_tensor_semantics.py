@@ -176,6 +176,17 @@ def test_issue_10_wrong_answers():
     assert cube[:, mg.tensor([0, 2]), 1].shape == (2, 2)
 
 
+def test_masks_combine_and_device_calls_are_no_ops():
+    a, b = mg.tensor([1.0, -2.0, 3.0]), mg.tensor([0.0, 1.0, 1.0])
+    assert ((a > 0) & (b > 0)).tolist() == [False, False, True]
+    assert ((a > 0) | (b > 0)).tolist() == [True, True, True]
+    assert (~(a > 0)).tolist() == [False, True, False]
+    with pytest.raises(TypeError, match="bool or integer"):
+        a & b
+    assert a.to("cpu") is a and a.cpu().detach().numpy() is a.numpy() and a.device == "cpu"
+    assert mg.is_tensor(a) and not mg.is_tensor(a.numpy())
+
+
 def test_bad_input_gets_clear_errors():
     x = mg.randn(2, 3)
     with pytest.raises(IndexError, match="out of range"):

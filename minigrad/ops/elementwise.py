@@ -202,8 +202,33 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(a, b, rtol, atol, equal_nan)._a.all())
 
 
+def _bitwise(ufunc, name):
+    def op(a, b):
+        a, b = operands(a, b)
+        if a.dtype.kind not in "biu":
+            raise TypeError(f"{name} needs bool or integer tensors, got {a.dtype}")
+        return Tensor(ufunc(a._a, b._a))
+    op.__name__ = name
+    return op
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
+def bitwise_not(a):
+    """~a: logical not of a bool tensor, bitwise not of an integer one."""
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"~ needs a bool or integer tensor, got {a.dtype}")
+    return Tensor(np.invert(a._a))
+
+
 def to(a, dtype):
-    """Cast (differentiable between float types); returns a itself if already of dtype."""
+    """Cast (differentiable between float types); returns a itself if already of
+    dtype. A device name ("cpu") is accepted and changes nothing."""
+    if isinstance(dtype, str) and dtype == "cpu":
+        return a
     dtype = np.dtype(dtype)
     if dtype == a.dtype:
         return a
@@ -238,12 +263,16 @@ METHODS = {
     "__eq__": eq, "__ne__": ne, "__gt__": gt, "__ge__": ge, "__lt__": lt, "__le__": le,
     "eq": eq, "ne": ne, "gt": gt, "ge": ge, "lt": lt, "le": le,
     "isnan": isnan, "isclose": isclose, "allclose": allclose,
-    "to": to, "type": type_, "clone": clone,
+    "to": to, "type": type_, "clone": clone, "cpu": lambda a: a,
+    "__and__": bitwise_and, "__rand__": bitwise_and, "__or__": bitwise_or,
+    "__ror__": bitwise_or, "__xor__": bitwise_xor, "__rxor__": bitwise_xor,
+    "__invert__": bitwise_not, "logical_not": lambda a: Tensor(~a._a.astype(bool)),
     "float": lambda a: to(a, np.float32), "double": lambda a: to(a, np.float64),
     "long": lambda a: to(a, np.int64), "int": lambda a: to(a, np.int32),
     "bool": lambda a: to(a, np.bool_), "byte": lambda a: to(a, np.uint8),
 }
 FUNCTIONS = [add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sign, round, floor,
              ceil, trunc, maximum, minimum,
-             where, clamp, eq, ne, gt, ge, lt, le, isnan, isclose, allclose, clone]
+             where, clamp, eq, ne, gt, ge, lt, le, isnan, isclose, allclose, clone, bitwise_and,
+             bitwise_or, bitwise_xor, bitwise_not]
 __all__ = [fn.__name__ for fn in FUNCTIONS]
