@@ -213,3 +213,101 @@ def test_tensor_basics():
     with pytest.raises(ValueError, match="ambiguous"):
         bool(t == t)
     assert bool(mg.tensor(2.0) > 1) and not bool(mg.tensor([0.0]))
+
+
+def _distinct(rng, shape):
+    n = int(np.prod(shape))
+    return mg.tensor((rng.permutation(n).reshape(shape) + rng.random(shape) * 0.5) / n,
+                     dtype=np.float64, requires_grad=True)
+
+
+MORE_UNARY = {
+    "tanh": lambda x: x.tanh(),
+    "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": lambda x: F.silu(x),
+    "softplus": lambda x: F.softplus(x * 3),
+    "elu": lambda x: F.elu(x + 0.05),
+    "leaky_relu": lambda x: F.leaky_relu(x + 0.05, 0.2),
+    "hardtanh": lambda x: F.hardtanh(x * 0.5),
+    "softmax": lambda x: x.softmax(0),
+    "log_softmax": lambda x: F.log_softmax(x, -1),
+    "sqrt": lambda x: (x * x + 1).sqrt(),
+    "rsqrt": lambda x: (x * x + 1).rsqrt(),
+    "var": lambda x: x.var(-1) if x.shape[-1] > 1 else x.var(-1, correction=0),
+    "std": lambda x: (x * x + 1).std(0, correction=0),
+    "prod": lambda x: x.prod(-1),
+    "prod_all": lambda x: x.prod(),
+    "logsumexp": lambda x: x.logsumexp(0),
+    "amax": lambda x: x.amax(-1),
+    "max_dim": lambda x: x.max(0).values,
+    "min_dim": lambda x: x.min(-1, keepdim=True)[0],
+    "flatten": lambda x: x.flatten() * mg.arange(x.numel()).double(),
+    "unflatten": lambda x: x.reshape(-1).unflatten(0, (1, -1)),
+    "squeeze": lambda x: x.unsqueeze(0).squeeze(0),
+    "permute": lambda x: x.permute(*range(-1, -x.dim() - 1, -1)),
+    "transpose": lambda x: x.transpose(0, -1),
+    "expand": lambda x: x.unsqueeze(0).expand(2, *x.shape),
+    "flip": lambda x: x.flip(0),
+    "repeat": lambda x: x.repeat(2, *[1] * x.dim()),
+    "split": lambda x: mg.cat([p * (i + 1) for i, p in enumerate(x.split(1, -1))], -1),
+    "chunk": lambda x: mg.cat([p * (i + 1) for i, p in enumerate(x.chunk(2, 0))], 0),
+    "pad": lambda x: F.pad(x, (1, 2)),
+    "tril": lambda x: x.reshape(x.shape[0], -1).tril(),
+    "triu": lambda x: x.reshape(x.shape[0], -1).triu(1),
+    "masked_fill": lambda x: x.masked_fill(x > 0.5, 2.0),
+    "gather": lambda x: x.gather(0, mg.zeros(*x.shape, dtype=np.int64)),
+    "index_tensor": lambda x: x[mg.tensor([0, 0])] * 2,
+    "clone": lambda x: x.clone() * x,
+    "clamp_tensors": lambda x: x.clamp(min=x.detach() * 0 - 0.3, max=x.detach() * 0 + 0.4),
+    "pow_tensor": lambda x: (x * x + 1) ** x,
+    "in_place": lambda x: _in_place(x),
+    "setitem": lambda x: _setitem(x),
+}
+
+
+def _in_place(x):
+    h = x * 1
+    h.mul_(x)
+    h += 1
+    return h
+
+
+def _setitem(x):
+    h = mg.zeros(*x.shape, dtype=np.float64)
+    h[0] = x[0] * 3
+    return h + x
+
+
+@pytest.mark.parametrize("op", sorted(MORE_UNARY))
+@given(shape=st.lists(small, min_size=1, max_size=3), seed=seeds)
+def test_more_ops_gradcheck(op, shape, seed):
+    x = _distinct(np.random.default_rng(seed), shape)
+    assert mg.gradcheck(MORE_UNARY[op], [x])
+
+
+@given(shapes=broadcast_pair(), seed=seeds)
+def test_minimum_and_tensor_exponent(shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = t64(rng, shapes[0]), t64(rng, shapes[1])
+    assert mg.gradcheck(lambda a, b: mg.minimum(a, b), [a, b])
+    assert mg.gradcheck(lambda a, b: (a * a + 1) ** b, [a, b])
+
+
+@given(n=st.integers(1, 5), c=st.integers(2, 5), seed=seeds)
+def test_loss_options_gradcheck(n, c, seed):
+    rng = np.random.default_rng(seed)
+    z, p = t64(rng, (n, c)), t64(rng, (n, c))
+    y = mg.tensor(rng.integers(0, c, n))
+    losses = [
+        lambda z, p: F.cross_entropy(z, y, reduction="sum", label_smoothing=0.2),
+        lambda z, p: F.cross_entropy(z, p.softmax(-1)),
+        lambda z, p: F.cross_entropy(z, y, ignore_index=0, reduction="none"),
+        lambda z, p: F.nll_loss(z.log_softmax(1), y),
+        lambda z, p: F.mse_loss(z, p),
+        lambda z, p: F.l1_loss(z, p * 0.1 + 10.0),  # clear of the kink at 0
+        lambda z, p: F.binary_cross_entropy_with_logits(z, p.sigmoid()),
+        lambda z, p: F.binary_cross_entropy(z.sigmoid(), p.sigmoid()),
+    ]
+    for loss in losses:
+        assert mg.gradcheck(loss, [z, p])

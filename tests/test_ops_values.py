@@ -195,3 +195,51 @@ def test_sequential_values():
     w1, b1, w2, b2 = (p.numpy() for p in model.parameters())
     want = 1 / (1 + np.exp(-(np.maximum(x @ w1.T + b1, 0) @ w2.T + b2)))
     close(model(mg.tensor(x)), want.astype(np.float32), np.float32)
+
+
+SHAPE_OPS = {
+    "permute": (lambda x: x.permute(-1, 0, 1), lambda a: a.transpose(2, 0, 1)),
+    "transpose": (lambda x: x.transpose(0, 2), lambda a: np.swapaxes(a, 0, 2)),
+    "expand": (lambda x: x[:, :1].expand(-1, 3, -1), lambda a: np.repeat(a[:, :1], 3, 1)),
+    "repeat": (lambda x: x.repeat(1, 2, 1, 1), lambda a: np.tile(a, (1, 2, 1, 1))),
+    "pad": (lambda x: F.pad(x, (1, 0, 0, 2), value=9.0),
+            lambda a: np.pad(a, ((0, 0), (0, 2), (1, 0)), constant_values=9.0)),
+    "tril": (lambda x: x.tril(-1), lambda a: np.tril(a, -1)),
+    "triu": (lambda x: x.triu(), lambda a: np.triu(a)),
+    "gather": (lambda x: x.gather(1, mg.tensor(np.zeros((2, 2, 4), np.int64) + 1)),
+               lambda a: np.take_along_axis(a, np.ones((2, 2, 4), np.int64), 1)),
+    "masked_fill": (lambda x: x.masked_fill(x < 0, 0.5), lambda a: np.where(a < 0, 0.5, a)),
+    "split": (lambda x: x.split([1, 2], 1)[1], lambda a: a[:, 1:]),
+    "chunk": (lambda x: x.chunk(2, -1)[0], lambda a: a[..., :2]),
+    "flip": (lambda x: x.flip(0, 2), lambda a: a[::-1, :, ::-1]),
+    "squeeze": (lambda x: x[:, :1].squeeze(1), lambda a: a[:, 0]),
+    "argmax": (lambda x: x.argmax(1, keepdim=True), lambda a: a.argmax(1)[:, None]),
+    "argmin": (lambda x: x.argmin(), lambda a: np.int64(a.argmin())),
+    "any": (lambda x: (x > 1).any(-1), lambda a: (a > 1).any(-1)),
+    "all": (lambda x: (x > -1).all(0), lambda a: (a > -1).all(0)),
+    "isclose": (lambda x: mg.isclose(x, x + 1e-9), lambda a: np.ones(a.shape, bool)),
+    "min_values": (lambda x: x.min(1).values, lambda a: a.min(1)),
+}
+
+
+@pytest.mark.parametrize("op", sorted(SHAPE_OPS))
+@given(seed=seeds, dtype=dtypes)
+def test_shape_and_index_values(op, seed, dtype):
+    a = arr(np.random.default_rng(seed), (2, 3, 4), dtype)
+    ours, ref = SHAPE_OPS[op]
+    got, want = ours(mg.tensor(a)), np.asarray(ref(a))
+    want = want.astype(dtype) if want.dtype.kind == "f" else want
+    close(got, want, dtype)
+
+
+@given(seed=seeds)
+def test_creation_values(seed):
+    np.testing.assert_array_equal(mg.arange(2, 11, 3).numpy(), np.arange(2, 11, 3))
+    np.testing.assert_allclose(mg.linspace(-1, 1, 5).numpy(), np.linspace(-1, 1, 5))
+    np.testing.assert_array_equal(mg.eye(3, 2).numpy(), np.eye(3, 2, dtype=np.float32))
+    np.testing.assert_array_equal(mg.full((2, 2), 7).numpy(), np.full((2, 2), 7))
+    mg.manual_seed(seed)
+    x = mg.randn(4000)
+    assert abs(x.mean().item()) < 0.1 and abs(x.std().item() - 1) < 0.1
+    u = mg.rand(4000)
+    assert 0 <= u.min().item() and u.max().item() < 1 and abs(u.mean().item() - 0.5) < 0.05
