@@ -20,7 +20,16 @@ from minigrad.learner import Learner
 from minigrad.metrics import accuracy, batch_accuracy
 from minigrad.ops import *  # noqa: F403
 from minigrad.optim import SGD
-from minigrad.tensor import DEFAULT_FLOAT, Tensor, is_grad_enabled, is_tensor, no_grad, tensor
+from minigrad.tensor import (
+    DEFAULT_FLOAT,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    is_tensor,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
 
 # dtypes by PyTorch's names (NumPy dtypes underneath)
 float32 = float = DEFAULT_FLOAT.type  # noqa: A001
@@ -34,7 +43,7 @@ bool = np.bool_  # noqa: A001
 __version__ = "0.1.0"
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
-    "batch_accuracy", "functional", "get_num_threads", "gradcheck", "is_grad_enabled", "is_tensor",
-    "kernels", "nn", "no_grad", "ops", "optim", "set_num_threads", "tensor", "__version__",
-    *ops.__all__,
+    "batch_accuracy", "enable_grad", "functional", "get_num_threads", "gradcheck",
+    "is_grad_enabled", "is_tensor", "kernels", "nn", "no_grad", "ops", "optim",
+    "set_grad_enabled", "set_num_threads", "tensor", "__version__", *ops.__all__,
 ]

@@ -42,6 +42,27 @@ def no_grad():
         _state.grad_enabled = before
 
 
+@contextmanager
+def enable_grad():
+    """Context in which operations record the graph again (inside no_grad())."""
+    with set_grad_enabled(True):
+        yield
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Turn graph recording on or off: as a call, or as a context restoring it."""
+
+    def __init__(self, mode):
+        self.before = is_grad_enabled()
+        _state.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.before
+
+
 def as_array(data, dtype=None):
     """The one coercion to an array: tensors give their storage, arrays and
     array-likes keep their dtype; Python floats (and lists of them) become
@@ -79,6 +100,7 @@ def tensor(data, requires_grad=False, dtype=None):
 
 
 def is_tensor(x):
+    """Whether x is a Tensor."""
     return isinstance(x, Tensor)
 
 
@@ -351,5 +373,6 @@ def record(data, parents, backward, op, saved=(), saves_output=False):
     return out
 
 
-__all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "is_grad_enabled",
+__all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "enable_grad",
+           "is_grad_enabled", "set_grad_enabled",
            "is_tensor", "no_grad", "record", "tensor", "unbroadcast"]

@@ -187,6 +187,19 @@ def test_masks_combine_and_device_calls_are_no_ops():
     assert mg.is_tensor(a) and not mg.is_tensor(a.numpy())
 
 
+def test_grad_mode_switches():
+    w = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        assert not (w * 2).requires_grad
+        with mg.enable_grad():
+            assert (w * 2).requires_grad
+        with mg.set_grad_enabled(True):
+            assert (w * 2).requires_grad
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    assert nn.ReLU(inplace=True)(mg.tensor([-1.0])).tolist() == [0.0]
+
+
 def test_bad_input_gets_clear_errors():
     x = mg.randn(2, 3)
     with pytest.raises(IndexError, match="out of range"):

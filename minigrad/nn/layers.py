@@ -56,26 +56,28 @@ def _activation(name, fn, doc, params=()):
         self.__dict__.update(values)
 
     def forward(self, x):
-        return fn(x, **{k: getattr(self, k) for k, _ in params})
+        return fn(x, **{k: getattr(self, k) for k, _ in params if k != "inplace"})
 
     def extra_repr(self):
-        return ", ".join(f"{k}={getattr(self, k)}" for k, _ in params)
+        return ", ".join(f"{k}={getattr(self, k)}" for k, _ in params if k != "inplace")
     return type(name, (Module,), {"__init__": __init__, "forward": forward,
                                   "extra_repr": extra_repr, "__doc__": doc})
 
 
-ReLU = _activation("ReLU", F.relu, "max(x, 0).")
+_INPLACE = ("inplace", False)  # accepted for PyTorch code; minigrad computes out of place
+ReLU = _activation("ReLU", F.relu, "max(x, 0).", [_INPLACE])
 Sigmoid = _activation("Sigmoid", F.sigmoid, "1 / (1 + exp(-x)).")
 Tanh = _activation("Tanh", F.tanh, "tanh(x).")
 GELU = _activation("GELU", F.gelu, "x * Phi(x).", [("approximate", "none")])
-SiLU = _activation("SiLU", F.silu, "x * sigmoid(x).")
+SiLU = _activation("SiLU", F.silu, "x * sigmoid(x).", [_INPLACE])
 Softplus = _activation("Softplus", F.softplus, "log(1 + exp(x)).",
                        [("beta", 1.0), ("threshold", 20.0)])
-ELU = _activation("ELU", F.elu, "x, or alpha (exp(x) - 1) below 0.", [("alpha", 1.0)])
+ELU = _activation("ELU", F.elu, "x, or alpha (exp(x) - 1) below 0.",
+                  [("alpha", 1.0), _INPLACE])
 LeakyReLU = _activation("LeakyReLU", F.leaky_relu, "x, or slope * x below 0.",
-                        [("negative_slope", 0.01)])
+                        [("negative_slope", 0.01), _INPLACE])
 Hardtanh = _activation("Hardtanh", F.hardtanh, "x clipped to [min_val, max_val].",
-                       [("min_val", -1.0), ("max_val", 1.0)])
+                       [("min_val", -1.0), ("max_val", 1.0), _INPLACE])
 Softmax = _activation("Softmax", F.softmax, "softmax along dim.", [("dim", -1)])
 LogSoftmax = _activation("LogSoftmax", F.log_softmax, "log_softmax along dim.", [("dim", -1)])
 Flatten = _activation("Flatten", lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim),
@@ -87,7 +89,7 @@ Identity = _activation("Identity", lambda x: x, "Returns its input.")
 class Dropout(Module):
     """Zero elements with probability p in training mode (see Module.train/eval)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
         self.p = p

@@ -39,6 +39,7 @@ def sigmoid(x):
 
 
 def tanh(x):
+    """Hyperbolic tangent."""
     x = _float(x)
     y = np.tanh(x._a)  # kernel: K.tanh(contiguous(x._a))
     return record(y, (x,), lambda g: (g * (1 - y * y),), "tanh", saves_output=True)
@@ -91,6 +92,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 def elu(x, alpha=1.0):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
     x = _float(x)
     X = x._a
     e = np.expm1(np.minimum(X, 0))
@@ -99,6 +101,7 @@ def elu(x, alpha=1.0):
 
 
 def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x."""
     x = _float(x)
     X = x._a
     pos = X > 0
@@ -108,6 +111,7 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x clipped to [min_val, max_val] (gradient zero outside)."""
     x = _float(x)
     X = x._a
     inside = (X > min_val) & (X < max_val)

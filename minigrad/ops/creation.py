@@ -32,10 +32,12 @@ def _new(arr, dtype, requires_grad):
 
 
 def zeros(*size, dtype=None, requires_grad=False):
+    """A tensor of zeros (float32 unless dtype is given)."""
     return _new(np.zeros(_size(size)), dtype, requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
+    """A tensor of ones (float32 unless dtype is given)."""
     return _new(np.ones(_size(size)), dtype, requires_grad)
 
 
@@ -64,10 +66,12 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """``steps`` evenly spaced values from start to end inclusive."""
     return _new(np.linspace(start, end, int(steps)), dtype, requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
+    """The n x m identity matrix."""
     return _new(np.eye(n, m), dtype, requires_grad)
 
 
@@ -89,6 +93,7 @@ def randint(low, high=None, size=(), dtype=np.int64):
 
 
 def randperm(n, dtype=np.int64):
+    """A random permutation of 0..n-1."""
     return _new(_rng[0].permutation(int(n)), dtype, False)
 
 
@@ -106,6 +111,7 @@ rand_like, randn_like = _like(rand), _like(randn)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
+    """A tensor of ``fill_value`` with the shape (and by default the dtype) of t."""
     return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
                 requires_grad=requires_grad)
 

@@ -36,6 +36,7 @@ def sub(a, b, alpha=1):
 
 
 def mul(a, b):
+    """a * b, broadcasting."""
     a, b = operands(a, b)
     A, B = a._a, b._a
     return record(A * B, (a, b), lambda g: (unbroadcast(g * B, a.shape),
@@ -53,6 +54,7 @@ def div(a, b):
 
 
 def neg(a):
+    """-a."""
     return record(-a._a, (a,), lambda g: (-g,), "neg")
 
 
@@ -77,23 +79,27 @@ def pow(a, exponent):  # noqa: A001 - PyTorch's name
 
 
 def rpow(a, base):
+    """base ** a (``2 ** t``)."""
     return pow(base, a)
 
 
 @quiet
 def exp(a):
+    """e ** a."""
     out = np.exp(a._a)
     return record(out, (a,), lambda g: (g * out,), "exp", saves_output=True)
 
 
 @quiet
 def log(a):
+    """Natural logarithm."""
     A = a._a
     return record(np.log(A), (a,), lambda g: (g / A,), "log", (a,))
 
 
 @quiet
 def sqrt(a):
+    """Square root."""
     out = np.sqrt(a._a)
     return record(out, (a,), lambda g: (g / (2 * out),), "sqrt", saves_output=True)
 
@@ -106,6 +112,7 @@ def rsqrt(a):
 
 
 def abs(a):  # noqa: A001 - PyTorch's name
+    """|a| (gradient 0 at 0)."""
     A = a._a
     return record(np.abs(A), (a,), lambda g: (g * np.sign(A),), "abs", (a,))
 
@@ -190,15 +197,18 @@ lt, le = _compare(np.less, "lt"), _compare(np.less_equal, "le")
 
 
 def isnan(a):
+    """Where a is nan (a bool tensor)."""
     return Tensor(np.isnan(a._a))
 
 
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise |a - b| <= atol + rtol |b| (a bool tensor)."""
     a, b = operands(a, b)
     return Tensor(np.isclose(a._a, b._a, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when isclose holds everywhere."""
     return bool(isclose(a, b, rtol, atol, equal_nan)._a.all())
 
 

@@ -29,6 +29,7 @@ def split_key(key):
 
 
 def getitem(a, key):
+    """a[key], with index tensors placed as PyTorch places them."""
     k1, k2 = split_key(key)
     src = a._a if k1 is None else a._a[k1]
     out = src[k2]

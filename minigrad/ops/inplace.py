@@ -73,10 +73,12 @@ def setitem(self, key, value):
 
 
 def zero_(self):
+    """Fill with zeros in place; returns self."""
     return fill_(self, 0)
 
 
 def fill_(self, value):
+    """Fill with ``value`` in place; returns self."""
     self._check_inplace()
     self._a[...] = value._a if isinstance(value, Tensor) else value
     self._bump()
@@ -89,6 +91,7 @@ def copy_(self, src):
 
 
 def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+    """clamp in place; returns self."""
     return _apply(self, lambda a: E.clamp(a, min, max))
 
 

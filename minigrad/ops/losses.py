@@ -158,11 +158,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    """Mean (or sum, or none) of squared differences."""
     d = E.sub(input, target)
     return _reduce(E.mul(d, d), reduction)
 
 
 def l1_loss(input, target, reduction="mean"):  # noqa: A002
+    """Mean (or sum, or none) of absolute differences."""
     return _reduce(E.abs(E.sub(input, target)), reduction)
 
 

@@ -36,6 +36,7 @@ def _expand(g, axes, keepdim, shape):
 
 
 def sum(a, dim=None, keepdim=False, dtype=None):  # noqa: A001 - PyTorch's name
+    """Sum over ``dim`` (all dims by default); integers sum to int64."""
     a = as_tensor(a)
     axes = dims(dim, a.ndim)
     A = a._a
@@ -133,6 +134,7 @@ def argmax(a, dim=None, keepdim=False):
 
 
 def argmin(a, dim=None, keepdim=False):
+    """Index of the smallest element (of the flattened tensor when dim is None)."""
     A = as_tensor(a)._a
     if dim is None:
         return Tensor(np.int64(np.argmin(A)))
@@ -214,11 +216,13 @@ def logsumexp(a, dim, keepdim=False):
 
 
 def any(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    """Whether any element is true (over ``dim``)."""
     A = as_tensor(a)._a
     return Tensor(np.asarray(A.any(axis=dims(dim, A.ndim), keepdims=keepdim)))
 
 
 def all(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    """Whether all elements are true (over ``dim``)."""
     A = as_tensor(a)._a
     return Tensor(np.asarray(A.all(axis=dims(dim, A.ndim), keepdims=keepdim)))
 

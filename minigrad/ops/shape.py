@@ -14,6 +14,7 @@ def _sizes(shape):
 
 
 def reshape(a, *shape):
+    """The same elements in a new shape (one size may be -1)."""
     old = a.shape
     return record(a._a.reshape(_sizes(shape)), (a,), lambda g: (g.reshape(old),), "reshape")
 
@@ -97,10 +98,12 @@ def expand(a, *sizes):
 
 
 def expand_as(a, other):
+    """expand to other's shape."""
     return expand(a, *other.shape)
 
 
 def flip(a, *dim):
+    """Reverse the order of elements along the given dims."""
     axes = dims(_sizes(dim), a.ndim)
     return record(np.flip(a._a, axes), (a,), lambda g: (np.flip(g, axes),), "flip")
 
@@ -188,6 +191,7 @@ def pad(a, pad, mode="constant", value=0.0):
 
 
 def contiguous(a):
+    """The tensor itself (storage layout is NumPy's concern here)."""
     return a
 
 
