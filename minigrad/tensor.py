@@ -127,7 +127,7 @@ class Tensor:
 
     Operations and in-place methods are bound from ``minigrad.ops``."""
 
-    __slots__ = ("_a", "grad", "requires_grad", "grad_fn", "_vc", "__weakref__")
+    __slots__ = ("_a", "grad", "requires_grad", "grad_fn", "_vc", "_base", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, data, requires_grad=False):
@@ -135,7 +135,8 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.grad_fn = None  # the Node that made this tensor (None for a leaf)
-        self._vc = [0]
+        self._vc = [0]  # the version counter, shared by every view of one storage
+        self._base = None  # the tensor this one is a view of
         if self.requires_grad:
             _check_float(self._a.dtype)
 
@@ -168,10 +169,16 @@ class Tensor:
         self._vc[0] += 1
 
     def _check_inplace(self):
-        """PyTorch's rule: a leaf that requires grad changes only under no_grad()."""
-        if self.requires_grad and self.grad_fn is None and is_grad_enabled():
+        """PyTorch's rule: a leaf that requires grad (or a view of a tensor that
+        requires grad) changes only under no_grad()."""
+        if not is_grad_enabled():
+            return
+        if self.requires_grad and self.grad_fn is None:
             raise RuntimeError("a leaf tensor that requires grad is being used in an in-place "
                                "operation; wrap the update in `with no_grad():` or use .data")
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("an in-place operation on a view of a tensor that requires grad "
+                               "is not supported; clone() the view or work out of place")
 
     def detach(self):
         """The same storage, cut from the graph."""
@@ -262,7 +269,9 @@ class Tensor:
     def __repr__(self):
         extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn else (
             ", requires_grad=True" if self.requires_grad else "")
-        return f"tensor({np.array2string(self._a, precision=4, threshold=20)}{extra})"
+        body = np.array2string(self._a, precision=4, threshold=20, separator=", ",
+                               prefix="tensor(")
+        return f"tensor({body}{extra})"
 
     def __array__(self, dtype=None, copy=None):
         return self._a if dtype is None else self._a.astype(dtype)
@@ -359,13 +368,17 @@ def _topological_order(root):
     return order
 
 
-def record(data, parents, backward, op, saved=(), saves_output=False):
+def record(data, parents, backward, op, saved=(), saves_output=False, view_of=None):
     """The output of an operation; it records the graph only when needed.
 
     ``saved`` are the tensors whose values ``backward`` reads (and
     ``saves_output`` that it reads the output's): modifying one in place
-    before ``backward()`` is an error."""
+    before ``backward()`` is an error. ``view_of``: the input whose storage the
+    output may share (it then shares its version counter, as a view)."""
     out = Tensor(data)
+    if view_of is not None and np.may_share_memory(data, view_of._a):
+        out._vc = view_of._vc
+        out._base = view_of if view_of._base is None else view_of._base
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out.requires_grad = True
         out.grad_fn = Node(parents, backward, op, saved + ((out,) if saves_output else ()),

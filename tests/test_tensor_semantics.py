@@ -110,6 +110,29 @@ def test_in_place_on_a_graph_tensor_joins_the_graph():
     np.testing.assert_allclose(u.grad.numpy(), [1 + 8.0 * 1.0, 1 + 8.0 * 2.0])
 
 
+def test_views_share_the_version_counter_and_refuse_graph_writes():
+    w = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = w.exp()
+    loss = h.sum()
+    with mg.no_grad():
+        h.reshape(-1)[0] = 0.0  # a view: h's version moves too
+    with pytest.raises(RuntimeError, match="exp"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="view"):
+        (w * 1)[0].mul_(2)
+    t = mg.zeros(3)
+    with pytest.raises(RuntimeError, match="view"):
+        t[1:2].copy_(w[0, :1] * 2)
+    y = w.detach().flip(0)  # flip copies, as in PyTorch
+    y.zero_()
+    assert w.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    out = mg.nn.functional.linear_relu(mg.ones(1, 2), w)
+    s = out.sum()
+    out.data.zero_()  # linear_relu's backward reads its output
+    with pytest.raises(RuntimeError, match="linear_relu"):
+        s.backward()
+
+
 def test_dtype_rules_follow_pytorch():
     f32, i64 = mg.tensor([1.0, 2.0]), mg.tensor([1, 2])
     assert f32.dtype == np.float32 and i64.dtype == np.int64

@@ -75,7 +75,7 @@ def pow(a, exponent):  # noqa: A001 - PyTorch's name
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = unbroadcast(np.where(A == 0, 0, g * out * np.log(A)), b.shape)
         return ga, gb
-    return record(out, (a, b), backward, "pow", (a, b))
+    return record(out, (a, b), backward, "pow", (a, b), saves_output=True)
 
 
 def rpow(a, base):

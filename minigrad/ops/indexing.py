@@ -39,10 +39,7 @@ def getitem(a, key):
         full = np.zeros(shape, dtype)
         np.add.at(full if k1 is None else full[k1], k2, g)
         return (full,)
-    t = record(out, (a,), backward, "index")
-    if t.is_leaf and np.may_share_memory(out, a._a):
-        t._vc = a._vc  # a view: in-place changes through it count against a
-    return t
+    return record(out, (a,), backward, "index", view_of=a)
 
 
 def gather(a, dim, index):

@@ -26,11 +26,19 @@ def _apply(self, op, *args):
         with no_grad():
             _write(self, op(self, *args))
         return self
+    _no_view(self)
     before = _snapshot(self)
     result = op(before, *(before if x is self else x for x in args))
     _write(self, result)
     _adopt(self, result)
     return self
+
+
+def _no_view(t):
+    if t._base is not None:
+        raise RuntimeError("an in-place operation that records a gradient cannot write through "
+                           "a view (minigrad does not rewrite the base's graph); write into the "
+                           "base tensor (base[index] = value) or work out of place")
 
 
 def _snapshot(t):
@@ -56,6 +64,7 @@ def setitem(self, key, value):
         target[k2] = value._a if isinstance(value, Tensor) else value
         self._bump()
         return
+    _no_view(self)
     before = _snapshot(self)
     v = as_tensor(value, self.dtype)
     out = before._a.copy()

@@ -66,7 +66,7 @@ def linear_relu(x, weight, bias=None):
             return _linear_grads(K.relu_backward(g, y), x, weight, None, None)
         dz, db = K.relu_backward_bias_grad(g, y)
         return _linear_grads(dz, x, weight, bias, db)
-    return record(y, parents, backward, "linear_relu", (x, weight))
+    return record(y, parents, backward, "linear_relu", (x, weight), saves_output=True)
 
 
 METHODS = {"__matmul__": matmul, "__rmatmul__": lambda a, b: matmul(b, a), "matmul": matmul}

@@ -69,7 +69,7 @@ def _extreme(a, dim, keepdim, pick, name):
         return (_expand(g, axes, keepdim, a.shape) * mask / mask.sum(axis=axes, keepdims=True),)
     return record(out if keepdim else out.reshape([n for i, n in enumerate(A.shape)
                                                    if i not in axes]),
-                  (a,), backward, name, (a,))
+                  (a,), backward, name, (a,), saves_output=True)
 
 
 def amax(a, dim=None, keepdim=False):
@@ -174,7 +174,7 @@ def std(a, dim=None, keepdim=False, correction=1, unbiased=None):
             return (np.where(out == 0, 0, g * centered / (denom * out)).astype(A.dtype),)
     return record(out if keepdim else out.reshape([n for i, n in enumerate(A.shape)
                                                    if i not in axes]), (a,), backward, "std",
-                  (a,))
+                  (a,), saves_output=True)
 
 
 def prod(a, dim=None, keepdim=False):
@@ -212,7 +212,7 @@ def logsumexp(a, dim, keepdim=False):
     return record(y if keepdim else y.reshape([n for i, n in enumerate(A.shape)
                                                if i not in axes]), (a,),
                   lambda g: (_expand(g, axes, keepdim, a.shape) * np.exp(A - y),),
-                  "logsumexp", (a,))
+                  "logsumexp", (a,), saves_output=True)
 
 
 def any(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name

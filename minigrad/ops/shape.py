@@ -16,7 +16,8 @@ def _sizes(shape):
 def reshape(a, *shape):
     """The same elements in a new shape (one size may be -1)."""
     old = a.shape
-    return record(a._a.reshape(_sizes(shape)), (a,), lambda g: (g.reshape(old),), "reshape")
+    return record(a._a.reshape(_sizes(shape)), (a,), lambda g: (g.reshape(old),), "reshape",
+                  view_of=a)
 
 
 def flatten(a, start_dim=0, end_dim=-1):
@@ -60,7 +61,8 @@ def permute(a, *order):
     if sorted(order) != list(range(a.ndim)):
         raise ValueError(f"permute: {order} is not a permutation of the dims")
     inverse = tuple(np.argsort(order))
-    return record(a._a.transpose(order), (a,), lambda g: (g.transpose(inverse),), "permute")
+    return record(a._a.transpose(order), (a,), lambda g: (g.transpose(inverse),), "permute",
+                  view_of=a)
 
 
 def transpose(a, dim0, dim1):
@@ -94,7 +96,7 @@ def expand(a, *sizes):
     shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
     old = a.shape
     return record(np.broadcast_to(a._a, shape), (a,), lambda g: (unbroadcast(g, old),),
-                  "expand")
+                  "expand", view_of=a)
 
 
 def expand_as(a, other):
@@ -105,7 +107,7 @@ def expand_as(a, other):
 def flip(a, *dim):
     """Reverse the order of elements along the given dims."""
     axes = dims(_sizes(dim), a.ndim)
-    return record(np.flip(a._a, axes), (a,), lambda g: (np.flip(g, axes),), "flip")
+    return record(np.flip(a._a, axes).copy(), (a,), lambda g: (np.flip(g, axes),), "flip")
 
 
 def repeat(a, *sizes):
