@@ -153,3 +153,18 @@ def test_sequential_runs_linear_relu_on_the_fused_kernel(monkeypatch):
     model(mg.randn(2, 6))
     assert calls == [True, False, False]
     assert len(model) == 5 and isinstance(model[1:3], nn.Sequential)
+
+
+def test_module_dtype_and_freezing():
+    model = mlp().double()
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model(mg.randn(2, 6, dtype=mg.float64)).dtype == np.float64
+    assert mg.gradcheck(lambda *ps: model(mg.ones(2, 6, dtype=mg.float64)).sum(),
+                        model.parameters())
+    model.zero_grad()
+    model[0].requires_grad_(False)
+    assert [n for n, _ in model.named_parameters()][:2] == ["0.weight", "0.bias"]
+    model(mg.randn(2, 6, dtype=mg.float64)).sum().backward()
+    assert model[0].weight.grad is None and model[2].weight.grad is not None
+    with pytest.raises(TypeError, match="floating"):
+        model.to(np.int64)

@@ -71,6 +71,27 @@ class Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
+    def to(self, dtype):
+        """Cast every parameter to ``dtype`` in place (storage replaced); returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"parameters must stay floating point, got {dtype}")
+        for p in self.parameters():
+            p.data = p.numpy().astype(dtype)
+        return self
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def requires_grad_(self, requires_grad=True):
+        """Turn gradients on or off for every parameter (e.g. to freeze a layer)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def state_dict(self):
         """Parameters by name, as detached copies (PyTorch shares storage instead)."""
         return {name: p.detach().clone() for name, p in self.named_parameters()}
