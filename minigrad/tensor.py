@@ -333,9 +333,15 @@ class Node:
     __slots__ = ("parents", "backward", "op", "saved", "dtype")
 
     def __init__(self, parents, backward, op, saved, dtype):
-        self.parents = tuple(None if not p.requires_grad else (p.grad_fn or p) for p in parents)
+        nodes = []  # plain loops: this runs for every recorded op
+        for p in parents:
+            nodes.append((p.grad_fn or p) if p.requires_grad else None)
+        self.parents = nodes
+        versions = []
+        for t in saved:
+            versions.append((t, t._vc[0]))
+        self.saved = versions
         self.backward, self.op, self.dtype = backward, op, dtype
-        self.saved = tuple((t, t._vc[0]) for t in saved)
 
     def check_saved(self):
         for t, version in self.saved:
@@ -379,13 +385,17 @@ def record(data, parents, backward, op, saved=(), saves_output=False, view_of=No
     if view_of is not None and np.may_share_memory(data, view_of._a):
         out._vc = view_of._vc
         out._base = view_of if view_of._base is None else view_of._base
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out.requires_grad = True
-        out.grad_fn = Node(parents, backward, op, saved + ((out,) if saves_output else ()),
-                           out._a.dtype)
+    if not is_grad_enabled():
+        return out
+    for p in parents:
+        if p.requires_grad:
+            out.requires_grad = True
+            out.grad_fn = Node(parents, backward, op, saved + ((out,) if saves_output else ()),
+                               out._a.dtype)
+            break
     return out
 
 
 __all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "enable_grad",
-           "is_grad_enabled", "set_grad_enabled",
-           "is_tensor", "no_grad", "record", "tensor", "unbroadcast"]
+           "is_grad_enabled", "is_tensor", "no_grad", "record", "set_grad_enabled", "tensor",
+           "unbroadcast"]
