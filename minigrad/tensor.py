@@ -42,13 +42,6 @@ def no_grad():
         _state.grad_enabled = before
 
 
-@contextmanager
-def enable_grad():
-    """Context in which operations record the graph again (inside no_grad())."""
-    with set_grad_enabled(True):
-        yield
-
-
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
     """Turn graph recording on or off: as a call, or as a context restoring it."""
 
@@ -61,6 +54,11 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc):
         _state.grad_enabled = self.before
+
+
+def enable_grad():
+    """Context in which operations record the graph again (inside no_grad())."""
+    return set_grad_enabled(True)
 
 
 def as_array(data, dtype=None):
@@ -333,14 +331,8 @@ class Node:
     __slots__ = ("parents", "backward", "op", "saved", "dtype")
 
     def __init__(self, parents, backward, op, saved, dtype):
-        nodes = []  # plain loops: this runs for every recorded op
-        for p in parents:
-            nodes.append((p.grad_fn or p) if p.requires_grad else None)
-        self.parents = nodes
-        versions = []
-        for t in saved:
-            versions.append((t, t._vc[0]))
-        self.saved = versions
+        self.parents = [(p.grad_fn or p) if p.requires_grad else None for p in parents]
+        self.saved = [(t, t._vc[0]) for t in saved]
         self.backward, self.op, self.dtype = backward, op, dtype
 
     def check_saved(self):
