@@ -5,8 +5,9 @@ import numbers
 
 from minigrad import callbacks as C
 from minigrad import schedule as S
+from minigrad.ops import cat
 from minigrad.optim import SGD
-from minigrad.tensor import Tensor, cat, no_grad
+from minigrad.tensor import Tensor, no_grad
 
 
 def _scalar(v):
