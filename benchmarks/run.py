@@ -3,6 +3,9 @@ NumPy (and PyTorch when importable), with 1 and 2 threads.
 
     python benchmarks/run.py [--threads 1 2] [--repeats 15] [--out bench-results]
 
+The harness (harness.py), the case catalogue (cases.py) and the epochs
+(epochs.py) live beside this script, outside the installed package.
+
 Each thread count runs in its own process, with NumPy's BLAS limited to the
 same number of threads, so both libraries get the same cores. Writes
 <out>/results.json, <out>/table.txt and, with matplotlib, <out>/ratios.png.
@@ -15,8 +18,11 @@ import sys
 
 
 def child(threads, repeats, quick):
+    import cases
+    import epochs
+    import harness
+
     import minigrad
-    from minigrad import bench
 
     minigrad.set_num_threads(threads)
     lines = []
@@ -25,11 +31,11 @@ def child(threads, repeats, quick):
         print(line, flush=True)
         lines.append(line)
 
-    info = bench.machine_info()
+    info = harness.machine_info()
     report(f"# threads={threads} " + json.dumps(info))
-    kernels = (bench.quick_suite if quick else bench.full_kernel_suite)(repeats, report)
-    epochs = bench.epoch_suite(report=report, quick=quick)
-    return {"threads": threads, "machine": info, "kernels": kernels, "epochs": epochs,
+    kernels = (cases.quick_suite if quick else cases.full_kernel_suite)(repeats, report)
+    epoch_rows = epochs.epoch_suite(report=report, quick=quick)
+    return {"threads": threads, "machine": info, "kernels": kernels, "epochs": epoch_rows,
             "table": lines}
 
 
@@ -53,7 +59,7 @@ def main():
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n),
                    MKL_NUM_THREADS=str(n), MINIGRAD_NUM_THREADS=str(n),
                    MINIGRAD_BENCH_OUT=os.path.join(args.out, f"threads{n}.json"))
-        # more threads: each sample is preceded by a 0.1 s warm-up (bench._settle)
+        # more threads: each sample is preceded by a 0.1 s warm-up (harness._settle)
         repeats = args.repeats if n == 1 else max(3, args.repeats // 3)
         cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats)]
         if args.quick:

@@ -6,7 +6,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import datasets
-from minigrad.functional import mnist_loss
+from minigrad.nn.functional import mnist_loss
 
 start = time.perf_counter()
 (x_train, y_train), (x_valid, y_valid) = datasets.mnist_sample()
@@ -15,8 +15,11 @@ dl = mg.DataLoader((x_train, y_train.reshape(-1, 1)), batch_size=256, shuffle=Tr
 valid_dl = mg.DataLoader((x_valid, y_valid.reshape(-1, 1)), batch_size=256)
 
 
+mg.manual_seed(0)
+
+
 def init_params(size, std=1.0):
-    return mg.tensor((rng.standard_normal(size) * std).astype(np.float32)).requires_grad_()
+    return (mg.randn(size) * std).requires_grad_()
 
 
 weights, bias = init_params((28 * 28, 1)), init_params(1)
@@ -35,7 +38,7 @@ def train_epoch(model, lr, params):
     for xb, yb in dl:
         calc_grad(xb, yb, model)
         for p in params:
-            p.data -= p.grad.data * lr
+            p.data -= p.grad * lr
             p.grad.zero_()
 
 
@@ -61,7 +64,7 @@ class BasicOptim:
 
     def step(self, *args, **kwargs):
         for p in self.params:
-            p.data -= p.grad.data * self.lr
+            p.data -= p.grad * self.lr
 
     def zero_grad(self, *args, **kwargs):
         for p in self.params:

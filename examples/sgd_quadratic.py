@@ -28,8 +28,8 @@ first = mse(f(t, params), y).item()
 for _ in range(2000):  # step: initialize, predict, loss, gradient, step, repeat
     loss = mse(f(t, params), y)
     loss.backward()
-    params.data -= lr * params.grad.data
+    params.data -= lr * params.grad
     params.grad = None
 final = mse(f(t, params), y).item()
-print(f"sgd quadratic: loss {first:.1f} -> {final:.1f}, params {np.round(params.data, 3)} "
+print(f"sgd quadratic: loss {first:.1f} -> {final:.1f}, params {np.round(params.numpy(), 3)} "
       f"({time.perf_counter() - start:.2f}s)")

@@ -6,7 +6,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import datasets, nn
-from minigrad.functional import mnist_loss
+from minigrad.nn.functional import mnist_loss
 
 start = time.perf_counter()
 (x_train, y_train), (x_valid, y_valid) = datasets.mnist_sample()

@@ -1,27 +1,49 @@
 """minigrad: a small deep-learning framework with Cython/C kernels.
 
-The seven steps of training, PyTorch/fastai style::
+The seven steps of training, PyTorch/fastai style (``import minigrad as torch``
+runs much PyTorch code unchanged)::
 
     import minigrad as mg
     from minigrad import nn
     model = nn.Sequential(nn.Linear(784, 30), nn.ReLU(), nn.Linear(30, 1))
-    learn = mg.Learner(dls, model, mg.functional.mnist_loss, lr=0.1,
+    learn = mg.Learner(dls, model, nn.functional.mnist_loss, lr=0.1,
                        metrics=[mg.batch_accuracy])
     learn.fit(10, target=0.98)
 """
-from minigrad import functional, kernels, nn, optim
+import numpy as np
+
+from minigrad import functional, kernels, nn, ops, optim
 from minigrad.data import DataLoader, DataLoaders
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import get_num_threads, set_num_threads
 from minigrad.learner import Learner
 from minigrad.metrics import accuracy, batch_accuracy
+from minigrad.ops import *  # noqa: F403
 from minigrad.optim import SGD
-from minigrad.tensor import Tensor, cat, exp, log, no_grad, stack, tensor, where
+from minigrad.tensor import (
+    DEFAULT_FLOAT,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    is_tensor,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
+
+# dtypes by PyTorch's names (NumPy dtypes underneath)
+float32 = float = DEFAULT_FLOAT.type  # noqa: A001
+float64 = double = np.float64
+float16 = half = np.float16
+int64 = long = np.int64
+int32 = int = np.int32  # noqa: A001
+int16, int8, uint8 = np.int16, np.int8, np.uint8
+bool = np.bool_  # noqa: A001
 
 __version__ = "0.1.0"
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
-    "batch_accuracy", "cat", "exp", "functional", "get_num_threads", "gradcheck", "kernels",
-    "log", "nn", "no_grad", "optim", "set_num_threads", "stack", "tensor", "where",
-    "__version__",
+    "batch_accuracy", "enable_grad", "functional", "get_num_threads", "gradcheck",
+    "is_grad_enabled", "is_tensor", "kernels", "nn", "no_grad", "ops", "optim",
+    "set_grad_enabled", "set_num_threads", "tensor", "__version__", *ops.__all__,
 ]

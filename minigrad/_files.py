@@ -1,6 +1,39 @@
-"""Atomic file writes, shared by downloads and model saving."""
+"""Atomic file writes, shared by downloads and model saving.
+
+A temporary file is named ``.tmp-minigrad-<pid>-<random>`` beside its
+destination; one left behind by a killed process (SIGKILL runs no cleanup)
+is removed by the next write into the same folder once that pid is gone."""
 import os
 import tempfile
+
+PREFIX = ".tmp-minigrad-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale_temps(folder):
+    """Remove the temporary files of dead minigrad processes from folder."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(PREFIX):
+            continue
+        pid = name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def atomic_write(dest, write):
@@ -9,7 +42,8 @@ def atomic_write(dest, write):
     an existing one."""
     folder = os.path.dirname(os.path.abspath(dest))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    clean_stale_temps(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

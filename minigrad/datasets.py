@@ -9,9 +9,10 @@ ten digits.
 """
 import gzip
 import hashlib
+import http.client
 import os
 import struct
-import urllib.error
+import time
 import urllib.request
 import zlib
 from importlib import resources
@@ -22,15 +23,15 @@ from minigrad._files import atomic_write
 
 SAMPLE_FILE = "mnist_t10k.npz"
 
-# name -> (md5, sha256 or None); MD5s are the ones MNIST publishes.
+# name -> (size in bytes, md5, sha256 or None); MD5s are the ones MNIST publishes.
 MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
-    "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", None),
+    "train-images-idx3-ubyte.gz": (9912422, "f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
+    "train-labels-idx1-ubyte.gz": (28881, "d53e105ee54ea40749a09fcbcd1e9432", None),
     "t10k-images-idx3-ubyte.gz": (
-        "9fb629c4189551a2d022fa330f9573f3",
+        1648877, "9fb629c4189551a2d022fa330f9573f3",
         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
     "t10k-labels-idx1-ubyte.gz": (
-        "ec29112dd5afa0611ce80d1b7f02629c",
+        4542, "ec29112dd5afa0611ce80d1b7f02629c",
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
 }
 MIRRORS = (
@@ -40,13 +41,15 @@ MIRRORS = (
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CHUNK = 1 << 20
+MAX_IDX_BYTES = 1 << 28
+"""The largest IDX payload read_idx accepts by default (256 MiB; MNIST's
+training images are 47 MB): a header may not make it allocate or inflate more."""
 
 
 # ------------------------------------------------------------------ IDX
 
-def _read_exact(f, n):
-    """Up to n bytes, read in chunks (a corrupt header cannot make us allocate
-    more than the file holds)."""
+def _read_upto(f, n):
+    """Up to n bytes, read in chunks (never more than the file holds)."""
     parts, got = [], 0
     while got < n:
         part = f.read(min(_CHUNK, n - got))
@@ -57,30 +60,40 @@ def _read_exact(f, n):
     return b"".join(parts)
 
 
-def read_idx(path):
+def read_idx(path, max_bytes=MAX_IDX_BYTES):
     """The array stored in an IDX file (gzip-compressed or raw).
 
-    Checks the magic number, the dimensions and the length; a truncated,
-    corrupt or foreign file is a ValueError naming the file and the fault."""
+    Checks the magic number and the dimensions, and the size they declare
+    against ``max_bytes`` and (for a raw file) the bytes present, before
+    reading the data; gzip data is inflated no further than that size. A
+    truncated, corrupt, oversized or foreign file is a ValueError naming the
+    file and the fault."""
     path = os.fspath(path)
     with open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
-            head = _read_exact(f, 4)
+            head = _read_upto(f, 4)
             if len(head) < 4:
                 raise ValueError(f"{path}: too short for an IDX header ({len(head)} bytes)")
             zero, code, ndim = struct.unpack(">HBB", head)
             if zero != 0 or code not in _IDX_TYPES or ndim == 0:
                 raise ValueError(f"{path}: not an IDX file (magic number 0x{head.hex()})")
-            dims_raw = _read_exact(f, 4 * ndim)
+            dims_raw = _read_upto(f, 4 * ndim)
             if len(dims_raw) < 4 * ndim:
                 raise ValueError(f"{path}: truncated in the header ({ndim} dimensions "
                                  f"announced)")
             dims = struct.unpack(f">{ndim}I", dims_raw)
             dtype = np.dtype(_IDX_TYPES[code])
             expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
-            body = _read_exact(f, expected)
+            if expected > max_bytes:
+                raise ValueError(f"{path}: dimensions {dims} declare {expected} bytes of "
+                                 f"data, more than the limit of {max_bytes}")
+            if not gz and os.path.getsize(path) - 4 - 4 * ndim < expected:
+                raise ValueError(f"{path}: truncated: dimensions {dims} need {expected} bytes "
+                                 f"of data, the file has "
+                                 f"{os.path.getsize(path) - 4 - 4 * ndim}")
+            body = _read_upto(f, expected)
             if len(body) < expected:
                 raise ValueError(f"{path}: truncated: dimensions {dims} need {expected} bytes "
                                  f"of data, found {len(body)}")
@@ -141,7 +154,7 @@ def make_sample(src_dir, dest):
     """Write the shipped sample from the MNIST test set's IDX files in src_dir
     (checked against their known checksums)."""
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        verify(os.path.join(src_dir, name), *MNIST_FILES[name])
+        verify(os.path.join(src_dir, name), *MNIST_FILES[name][1:])
     images = read_idx(os.path.join(src_dir, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(src_dir, "t10k-labels-idx1-ubyte.gz"))
     check_pair(images, labels, src_dir)
@@ -149,8 +162,13 @@ def make_sample(src_dir, dest):
 
 
 def check_pair(images, labels, where):
+    """MNIST's promise: uint8 images N x 28 x 28 and N uint8 labels 0-9."""
+    if images.dtype != np.uint8:
+        raise ValueError(f"{where}: MNIST images must be uint8, got {images.dtype}")
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"{where}: images must be N x 28 x 28, got {images.shape}")
+    if labels.dtype != np.uint8:
+        raise ValueError(f"{where}: MNIST labels must be uint8, got {labels.dtype}")
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"{where}: {len(images)} images but labels of shape {labels.shape}")
     if labels.size and labels.max() > 9:
@@ -181,34 +199,68 @@ def verify(path, md5, sha256=None):
                              f"published one)")
 
 
-def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0):
-    """Fetch one MNIST file into dest_dir, checked against its known checksums;
-    each mirror is tried in turn. Returns the path."""
-    md5, sha256 = MNIST_FILES[name]
+class DownloadError(OSError):
+    """A mirror gave no complete, correct file: reported and the next one tried."""
+
+
+def _fetch(url, f, size, md5, sha256, timeout, deadline):
+    """Stream url into f: at most ``size`` bytes, before ``deadline`` (a
+    time.monotonic() value), each read waiting at most ``timeout`` seconds."""
+    h_md5, h_sha, got = hashlib.md5(), hashlib.sha256(), 0
+    wait = max(0.01, min(timeout, deadline - time.monotonic()))
+    with urllib.request.urlopen(url, timeout=wait) as r:
+        length = r.headers.get("Content-Length")
+        if length is not None and length.strip() != str(size):
+            raise DownloadError(f"announces {length.strip()} bytes, expected {size}")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DownloadError(f"too slow: {got} of {size} bytes when the deadline "
+                                    f"passed")
+            sock = getattr(getattr(r.fp, "raw", None), "_sock", None)
+            if sock is not None:  # a drip-feed must not outlive the deadline
+                sock.settimeout(max(0.01, min(timeout, left)))
+            try:
+                block = r.read1(_CHUNK)
+            except TimeoutError as e:
+                if time.monotonic() < deadline:
+                    raise DownloadError(f"no data for {timeout}s (timed out)") from e
+                raise DownloadError(f"too slow: {got} of {size} bytes when the deadline "
+                                    f"passed") from e
+            if not block:
+                break
+            got += len(block)
+            if got > size:
+                raise DownloadError(f"sent more than the expected {size} bytes")
+            f.write(block)
+            h_md5.update(block)
+            h_sha.update(block)
+    if got != size:
+        raise DownloadError(f"incomplete download: got {got} of {size} bytes")
+    if h_md5.hexdigest() != md5 or (sha256 and h_sha.hexdigest() != sha256):
+        raise DownloadError("checksum mismatch")
+
+
+def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0, deadline=600.0):
+    """Fetch one MNIST file into dest_dir, checked against its known size and
+    checksums; returns the path. Each mirror is tried in turn; any protocol
+    error (refused, cut, not HTTP, too long, too slow, wrong size or hash)
+    moves on to the next. ``timeout`` bounds each read, ``deadline`` each
+    mirror's whole transfer (seconds). Nothing partial is left behind."""
+    size, md5, sha256 = MNIST_FILES[name]
     dest = os.path.join(dest_dir, name)
     errors = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + name
+        end = time.monotonic() + deadline
         try:
-            def fetch(f, url=url):
-                h_md5, h_sha = hashlib.md5(), hashlib.sha256()
-                got = 0
-                with urllib.request.urlopen(url, timeout=timeout) as r:
-                    length = r.headers.get("Content-Length")
-                    for block in iter(lambda: r.read(_CHUNK), b""):
-                        f.write(block)
-                        h_md5.update(block)
-                        h_sha.update(block)
-                        got += len(block)
-                if length is not None and got != int(length):
-                    raise OSError(f"incomplete download: got {got} of {length} bytes")
-                if h_md5.hexdigest() != md5 or (sha256 and h_sha.hexdigest() != sha256):
-                    raise ValueError("checksum mismatch")
-            atomic_write(dest, fetch)
+            atomic_write(dest, lambda f, url=url, end=end: _fetch(url, f, size, md5, sha256,
+                                                                  timeout, end))
             return dest
-        except (OSError, ValueError, urllib.error.URLError, ConnectionError) as e:
-            errors.append(f"{url}: {e}")
-    raise OSError(f"could not download {name}:\n  " + "\n  ".join(errors))
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            kind = f"{type(e).__name__}: " if isinstance(e, http.client.HTTPException) else ""
+            errors.append(f"{url}: {kind}{' '.join(str(e).split())}")
+    raise DownloadError(f"could not download {name}: " + "; ".join(errors))
 
 
 def load_mnist(root=None, split="train", download=False, mirrors=MIRRORS):

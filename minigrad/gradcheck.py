@@ -19,7 +19,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     weights = {}
 
     def scalar(out):
-        if out.data.size == 1:
+        if out.numel() == 1:
             return out.sum()
         if "r" not in weights:
             weights["r"] = np.random.default_rng(seed).standard_normal(out.shape)
@@ -27,15 +27,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
 
     for x in inputs:
         if isinstance(x, Tensor):
-            x.data = np.ascontiguousarray(x.data)  # perturbed in place below
+            x.data = np.ascontiguousarray(x.numpy())  # perturbed in place below
             x.grad = None
     scalar(fn(*inputs)).backward()
     worst = (0.0, None)
     for i, x in enumerate(inputs):
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
-        analytic = np.zeros_like(x.data) if x.grad is None else x.grad.data
-        flat = x.data.reshape(-1)
+        analytic = np.zeros_like(x.numpy()) if x.grad is None else x.grad.numpy()
+        flat = x.numpy().reshape(-1)
         numeric = np.zeros(flat.size)
         for j in range(flat.size):
             keep = flat[j]

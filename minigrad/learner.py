@@ -1,196 +1,271 @@
-"""Learner: the training loop with metrics, a progress bar and real stop rules."""
+"""Learner: fastai's training loop, driven by callbacks (minigrad.callbacks)."""
+import collections
 import math
-import signal
-import sys
-import threading
-import time
+import numbers
 
-import numpy as np
-
+from minigrad import callbacks as C
+from minigrad import schedule as S
+from minigrad.ops import cat
 from minigrad.optim import SGD
-from minigrad.tensor import Tensor, cat, no_grad
+from minigrad.tensor import Tensor, no_grad
 
 
-def _fmt_time(seconds):
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m:02d}:{s:02d}"
+def _scalar(v):
+    return float(v.item() if hasattr(v, "item") else v)
 
 
-class _ProgressBar:
-    """A one-line bar on a terminal; silent otherwise."""
-
-    def __init__(self, total, label, stream=sys.stderr, enabled=None):
-        self.total, self.label, self.stream = total, label, stream
-        self.enabled = stream.isatty() if enabled is None else enabled
-        self.last = 0.0
-
-    def update(self, done, loss):
-        if not self.enabled or (time.perf_counter() - self.last < 0.1 and done < self.total):
-            return
-        self.last = time.perf_counter()
-        width = 30
-        filled = int(width * done / max(self.total, 1))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                          f"{done}/{self.total} loss {loss:.4f}")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
+def default_callbacks():
+    """Recorder, progress bar, Ctrl-C handling and the NaN stop."""
+    return [C.Recorder(), C.ProgressCallback(), C.InterruptCallback(),
+            C.TerminateOnNaNCallback()]
 
 
 class Learner:
-    """Trains ``model`` on ``dls`` (a DataLoaders) with ``loss_func``.
+    """Trains ``model`` on ``dls`` (fastai's DataLoaders: ``dls.train`` and
+    ``dls.valid`` yield ``(input, target)`` batches) with ``loss_func``.
 
-    ``opt_func(params, lr)`` makes the optimizer (SGD by default; use
-    functools.partial for momentum). ``metrics`` are functions
-    ``(predictions, targets) -> float``, computed over the whole valid set."""
+    ``opt_func(params, lr)`` makes the optimizer (once: its state carries over
+    between fits); ``metrics`` are functions ``(predictions, targets)``
+    returning a number or a one-element tensor, computed over the whole valid
+    set each epoch. ``cbs`` are extra callbacks; ``default_cbs`` adds
+    ``default_callbacks()``. Each callback is reachable by name
+    (``learn.recorder``). ``log`` prints the epoch table."""
 
-    def __init__(self, dls, model, loss_func, opt_func=SGD, lr=0.1, metrics=(),
-                 log=print):
+    def __init__(self, dls, model, loss_func, opt_func=SGD, lr=0.1, metrics=(), cbs=(),
+                 default_cbs=True, log=print):
         self.dls, self.model, self.loss_func = dls, model, loss_func
-        self.opt_func, self.lr = opt_func, lr
+        self.opt_func, self.lr, self.log = opt_func, lr, log
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-        self.log = log
-        self.opt = None
-        self.history = []
-        self.stop_reason = None
-        self.best_state, self.best_valid_loss = None, math.inf
+        self.opt, self.cbs, self._handlers = None, [], None
+        self.stop_reason, self.show_progress, self.training = None, None, False
+        self.add_cbs((default_callbacks() if default_cbs else []) + list(cbs))
+
+    # ------------------------------------------------------------ callbacks
+    def add_cb(self, cb):
+        """Add a callback (a Callback instance or class)."""
+        if isinstance(cb, type):
+            cb = cb()
+        if not isinstance(cb, C.Callback):
+            raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+        cb.learn = self
+        setattr(self, cb.name, cb)
+        self.cbs.append(cb)
+        self._handlers = None
+        return self
+
+    def add_cbs(self, cbs):
+        for cb in cbs:
+            self.add_cb(cb)
+        return self
+
+    def remove_cb(self, cb):
+        """Remove a callback (an instance, or every instance of a class)."""
+        gone = [c for c in self.cbs if c is cb or (isinstance(cb, type) and isinstance(c, cb))]
+        for c in gone:
+            self.cbs.remove(c)
+            if getattr(self, c.name, None) is c:
+                delattr(self, c.name)
+            c.learn = None
+        self._handlers = None
+        return self
+
+    def __call__(self, event):
+        """Run every callback's handler of ``event``, in callback order."""
+        if self._handlers is None:  # looked up once per change of the callbacks
+            ordered = sorted(self.cbs, key=lambda c: c.order)
+            self._handlers = {e: [getattr(c, e) for c in ordered if hasattr(type(c), e)]
+                              for e in C.EVENTS}
+        for handler in self._handlers[event]:
+            handler()
+
+    def _with_events(self, f, name, ex):
+        try:
+            self(f"before_{name}")
+            f()
+        except ex:
+            self(f"after_cancel_{name}")
+        self(f"after_{name}")
 
     # ------------------------------------------------------------ steps
-    def one_batch(self, xb, yb):
-        """Predict, loss, gradient, step: returns the batch loss."""
-        loss = self.loss_func(self.model(xb), yb)
+    def create_opt(self):
+        """Make the optimizer from ``opt_func``."""
+        self.opt = self.opt_func(self.model.parameters(), self.lr)
+
+    def _set_mode(self, training):
+        self.training = training
+        mode = getattr(self.model, "train", None)
+        if callable(mode):
+            mode(training)
+
+    def _do_one_batch(self):
+        self.pred = self.model(self.xb)
+        self("after_pred")
+        self.loss = self.loss_func(self.pred, self.yb)
+        self("after_loss")
+        if not self.training:
+            return
+        self._with_events(self.loss.backward, "backward", C.CancelBackwardException)
+        self._with_events(self.opt.step, "step", C.CancelStepException)
         self.opt.zero_grad()
-        loss.backward()
-        value = loss.item()
-        if math.isfinite(value):
-            self.opt.step()
-        return value
+
+    def one_batch(self, i, batch):
+        """Train on one ``(input, target)`` batch (with its events)."""
+        self.iter = i
+        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            raise ValueError(f"Learner needs (input, target) batches; dls.train gave a "
+                             f"{type(batch).__name__} of {len(batch)} items")
+        self.xb, self.yb = batch
+        self._with_events(self._do_one_batch, "batch", C.CancelBatchException)
+        self.train_iter += 1
+        self.pct_train += 1 / (self.n_iter * self.n_epoch)
+
+    def _do_train(self):
+        self.pct_train = self.epoch / self.n_epoch
+        for i, batch in enumerate(self.dls.train):
+            self.one_batch(i, batch)
 
     def validate(self):
-        """(valid loss, [metric values]) over the whole valid set."""
+        """(valid loss, [metric values]) over the whole valid set (NaN if empty)."""
         preds, targets = [], []
         with no_grad():
             for xb, yb in self.dls.valid:
                 preds.append(self.model(xb))
                 targets.append(yb)
-        if not preds:
-            return math.nan, [math.nan] * len(self.metrics)
-        p, t = cat(preds), cat(targets)
-        with no_grad():
+            if not preds:
+                return math.nan, [math.nan] * len(self.metrics)
+            p, t = cat(preds), cat(targets)
             loss = self.loss_func(p, t).item()
-        return loss, [m(p, t) for m in self.metrics]
+        return loss, [_scalar(m(p, t)) for m in self.metrics]
+
+    def _do_validate(self):
+        self.valid_results = self.validate()
+
+    def _do_epoch(self):
+        self._set_mode(True)
+        self._with_events(self._do_train, "train", C.CancelTrainException)
+        self._set_mode(False)
+        self.valid_results = (math.nan, [math.nan] * len(self.metrics))
+        self._with_events(self._do_validate, "validate", C.CancelValidException)
+
+    def _do_fit(self):
+        for epoch in range(self.n_epoch):
+            self.epoch = epoch
+            self._with_events(self._do_epoch, "epoch", C.CancelEpochException)
+            if self.stop_reason is not None:
+                raise C.CancelFitException
 
     def predict(self, x):
+        """The model's output for ``x``, without gradients."""
         with no_grad():
             return self.model(x if isinstance(x, Tensor) else Tensor(x))
 
-    # ------------------------------------------------------------ loop
-    def fit(self, n_epoch, lr=None, *, target=None, time_limit=None, patience=None,
+    # ------------------------------------------------------------ fit
+    def fit(self, n_epoch, lr=None, *, cbs=(), target=None, time_limit=None, patience=None,
             min_delta=0.0, progress=None):
-        """Train for up to ``n_epoch`` epochs; returns the history.
+        """Train for up to ``n_epoch`` epochs; returns ``recorder.history``.
 
-        Stops early, and says why (``self.stop_reason``), when the first
-        metric reaches ``target``, when ``time_limit`` seconds have passed
-        (checked after every batch), when the valid loss has not improved by
-        ``min_delta`` for ``patience`` epochs, when the loss becomes NaN or
-        infinite (the weights of the last good epoch are restored), or on
-        Ctrl-C (after the current batch)."""
+        ``lr`` sets the rate of every parameter group (default ``self.lr``);
+        ``cbs`` are callbacks for this fit only. Shortcuts for stop rules:
+        ``target`` (TargetCallback on the first metric), ``time_limit``
+        seconds (TimeLimitCallback), ``patience``/``min_delta``
+        (EarlyStoppingCallback on the valid loss). Why it stopped is in
+        ``stop_reason``; a NaN loss and Ctrl-C stop it too (default callbacks).
+        ``progress`` shows (True) or hides (False) the bar (None: on a tty).
+        Raises ValueError on an empty training set."""
         if lr is not None:
             self.lr = lr
+        if not isinstance(n_epoch, numbers.Integral) or n_epoch < 0:
+            raise ValueError(f"fit: n_epoch must be an integer >= 0, got {n_epoch!r}")
         if target is not None and not self.metrics:
             raise ValueError("fit(target=...) needs a metric to compare with")
-        if self.opt is None:  # made once: momentum carries over between fit calls
-            self.opt = self.opt_func(self.model.parameters(), self.lr)
-        self.opt.lr = self.lr
-        self.stop_reason = f"finished {n_epoch} epochs"
-        names = ["epoch", "train_loss", "valid_loss"] + [
-            getattr(m, "__name__", type(m).__name__) for m in self.metrics] + ["time"]
-        self.log("  ".join(f"{n:<14}" for n in names).rstrip())
-        start, stale = time.perf_counter(), 0
-        good_state = self.model.state_dict()
-        interrupted = _InterruptFlag()
-        with interrupted:
-            for epoch in range(n_epoch):
-                t0 = time.perf_counter()
-                total, count, reason = 0.0, 0, None
-                bar = _ProgressBar(len(self.dls.train), f"epoch {epoch}", enabled=progress)
-                for i, (xb, yb) in enumerate(self.dls.train):
-                    loss = self.one_batch(xb, yb)
-                    if not math.isfinite(loss):
-                        self.model.load_state_dict(good_state)
-                        reason = (f"the training loss became {loss} at epoch {epoch}, batch "
-                                  f"{i}; restored the weights of the last good epoch")
-                        break
-                    total += loss * len(xb)
-                    count += len(xb)
-                    bar.update(i + 1, total / count)
-                    if interrupted.set:
-                        reason = f"interrupted (Ctrl-C) at epoch {epoch}, batch {i}"
-                        break
-                    if time_limit is not None and time.perf_counter() - start >= time_limit:
-                        reason = f"time limit of {time_limit:g}s reached at epoch {epoch}"
-                        break
-                bar.close()
-                valid_loss, values = self.validate()
-                row = {"epoch": epoch, "train_loss": total / count if count else math.nan,
-                       "valid_loss": valid_loss}
-                row.update(zip(names[3:-1], values, strict=True))
-                row["time"] = time.perf_counter() - t0
-                self.history.append(row)
-                self.log("  ".join(f"{_fmt_cell(row[n]):<14}" for n in names[:-1])
-                         + "  " + _fmt_time(row["time"]))
-                if math.isfinite(valid_loss):
-                    good_state = self.model.state_dict()
-                    if valid_loss < self.best_valid_loss - min_delta:
-                        self.best_valid_loss, self.best_state = valid_loss, good_state
-                        stale = 0
-                    else:
-                        stale += 1
-                if reason is None and target is not None and values[0] >= target:
-                    reason = f"{names[3]} {values[0]:.4f} reached the target {target}"
-                if reason is None and patience is not None and stale >= patience:
-                    reason = (f"valid loss did not improve for {patience} epochs "
-                              f"(best {self.best_valid_loss:.6f})")
-                if reason is None and time_limit is not None and \
-                        time.perf_counter() - start >= time_limit:
-                    reason = f"time limit of {time_limit:g}s reached after epoch {epoch}"
-                if reason is not None:
-                    self.stop_reason = reason
-                    break
-        self.log(f"stopped: {self.stop_reason}")
+        if len(self.dls.train) == 0:
+            raise ValueError("fit: the training set (dls.train) yields no batches")
+        extra = list(cbs)
+        if target is not None:
+            extra.append(C.TargetCallback(target))
+        if time_limit is not None:
+            extra.append(C.TimeLimitCallback(time_limit))
+        if patience is not None:
+            extra.append(C.EarlyStoppingCallback(min_delta=min_delta, patience=patience))
+        if self.opt is None:
+            self.create_opt()
+        S.set_hyper(self.opt, "lr", self.lr)
+        self.n_epoch, self.n_iter = n_epoch, len(self.dls.train)
+        self.show_progress = progress
+        self.stop_reason, self.epoch, self.iter, self.train_iter = None, 0, 0, 0
+        self.pct_train = 0.0
+        self.add_cbs(extra)
+        completed = False
+        try:
+            self.opt.zero_grad()
+            try:
+                self("before_fit")
+                self._do_fit()
+            except C.CancelFitException:
+                if self.stop_reason is None:
+                    self.stop_reason = f"cancelled at epoch {self.epoch}, batch {self.iter}"
+                self("after_cancel_fit")
+            completed = True
+        finally:
+            if self.stop_reason is None:
+                self.stop_reason = (f"finished {n_epoch} epochs" if completed
+                                    else "an exception ended the fit")
+            try:
+                self("after_fit")
+            finally:
+                for cb in extra:
+                    self.remove_cb(cb)
+                self._set_mode(False)
         return self.history
 
+    @property
+    def history(self):
+        """Per-epoch dicts (epoch, train_loss, valid_loss, metrics, time) of the last fit."""
+        return self.recorder.history
 
-def _fmt_cell(v):
-    if isinstance(v, (int, np.integer)):
-        return str(v)
-    return f"{v:.6f}"
+    @property
+    def best_state(self):
+        """The weights of the epoch with the lowest finite valid loss (None if none)."""
+        return self.recorder.best_state
 
+    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25,
+                      moms=(0.95, 0.85, 0.95), cbs=(), **kwargs):
+        """fastai's 1cycle: the rate rises (cosine) from ``lr_max/div`` to
+        ``lr_max`` over ``pct_start`` of the batches, then falls to
+        ``lr_max/div_final``; momentum (SGD's, where non-zero, or Adam's beta1)
+        goes ``moms[0] -> moms[1] -> moms[2]``. Other arguments as ``fit``."""
+        lr_max = self.lr if lr_max is None else lr_max
+        scheds = {"lr": S.combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final),
+                  "mom": S.combined_cos(pct_start, *moms)}
+        return self.fit(n_epoch, cbs=[S.ParamScheduler(scheds), *cbs], **kwargs)
 
-class _InterruptFlag:
-    """While active (main thread only), Ctrl-C sets a flag instead of raising,
-    so training stops cleanly after the current batch."""
-
-    def __init__(self):
-        self.set = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.set:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.set = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
+    def lr_find(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True,
+                suggest_funcs=(S.valley,)):
+        """fastai's learning-rate finder: train ``num_it`` batches with the
+        rate growing exponentially from ``start_lr`` to ``end_lr`` (stopping
+        when the loss diverges), restore the model and optimizer, and return a
+        namedtuple of suggested rates, one per function in ``suggest_funcs``
+        (``valley``, ``minimum``, ``steep`` from minigrad.schedule). The sweep
+        is in ``recorder.lrs``/``recorder.losses`` (``recorder.plot_lr_find()``)."""
+        if self.opt is None:
+            self.create_opt()
+        n_epoch = num_it // max(len(self.dls.train), 1) + 1
+        log, self.log = self.log, lambda *a: None
+        try:
+            self.fit(n_epoch, cbs=[S.LRFinder(start_lr, end_lr, num_it, stop_div)],
+                     progress=False)
+        finally:
+            self.log = log
+        lrs = self.recorder.lrs[num_it // 10:-5]
+        losses = self.recorder.losses[num_it // 10:-5]
+        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+        if bad:
+            lrs, losses = lrs[:bad[0]], losses[:bad[0]]
+        if len(losses) < 2:
+            raise ValueError(f"lr_find: too few finite losses to suggest a rate "
+                             f"({len(self.recorder.losses)} batches ran); raise num_it or "
+                             f"start_lr")
+        names = [getattr(f, "__name__", "suggestion") for f in suggest_funcs]
+        found = [f(lrs, losses, num_it) for f in suggest_funcs]
+        self.lr_find_points = [point for _, point in found]
+        return collections.namedtuple("SuggestedLRs", names)(*(lr for lr, _ in found))

@@ -3,7 +3,7 @@ import numpy as np
 
 
 def _arr(x):
-    return np.asarray(getattr(x, "data", x))
+    return np.asarray(x)
 
 
 def batch_accuracy(predictions, targets):

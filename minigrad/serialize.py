@@ -1,6 +1,15 @@
-"""Models on disk: an .npz file (loaded with allow_pickle=False) holding the
-architecture as JSON, metadata as JSON, and every parameter array."""
+"""Models on disk: an .npz file holding the architecture as JSON, metadata as
+JSON, and every parameter array.
+
+Loading trusts nothing in the file: every array header is checked against the
+bytes its zip member holds and against ``MAX_MODEL_BYTES`` before anything is
+allocated; the architecture must be a well-formed chain of known layers whose
+parameter count matches the arrays present; the arrays must match the built
+model's names, shapes and dtypes exactly and be finite. Any fault is a
+ValueError naming the file."""
 import json
+import math
+import os
 import zipfile
 
 import numpy as np
@@ -9,6 +18,14 @@ from minigrad import nn
 from minigrad._files import atomic_write
 
 FORMAT = "minigrad-model-1"
+MAX_MODEL_BYTES = 1 << 31
+"""The largest model file (uncompressed) load_model reads: 2 GiB."""
+_MAX_MEMBERS = 256
+_FLOATS = ("float32", "float64")
+
+
+def _array(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
 
 def architecture(model):
@@ -28,52 +45,156 @@ def architecture(model):
     return layers
 
 
-def build(layers):
-    """The Sequential that architecture() described."""
-    modules = []
-    for spec in layers:
+def check_architecture(layers):
+    """Raise ValueError unless ``layers`` (parsed JSON) is a non-empty list of
+    known layers whose widths chain; returns the number of parameters."""
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("the architecture must be a non-empty JSON list of layers")
+    width, params = None, 0
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict):
+            raise ValueError(f"layer {i} must be a JSON object, got {type(spec).__name__}")
         kind = spec.get("type")
         if kind == "Linear":
-            modules.append(nn.Linear(int(spec["in"]), int(spec["out"]), bias=bool(spec["bias"]),
+            for key in ("in", "out"):
+                if type(spec.get(key)) is not int or not 1 <= spec[key] <= 1 << 30:
+                    raise ValueError(f"layer {i} (Linear): {key!r} must be a positive integer, "
+                                     f"got {spec.get(key)!r}")
+            if type(spec.get("bias")) is not bool:
+                raise ValueError(f"layer {i} (Linear): 'bias' must be true or false")
+            if spec.get("dtype", "float32") not in _FLOATS:
+                raise ValueError(f"layer {i} (Linear): dtype must be one of {_FLOATS}")
+            if width is not None and spec["in"] != width:
+                raise ValueError(f"layer {i} (Linear) takes {spec['in']} inputs but the layer "
+                                 f"before gives {width}")
+            width = spec["out"]
+            params += spec["in"] * spec["out"] + (spec["out"] if spec["bias"] else 0)
+        elif kind not in ("ReLU", "Sigmoid"):
+            raise ValueError(f"layer {i}: unknown layer type {kind!r}")
+    if width is None:
+        raise ValueError("the architecture has no Linear layer")
+    return params
+
+
+def build(layers):
+    """The Sequential that architecture() described (checked first)."""
+    check_architecture(layers)
+    modules = []
+    for spec in layers:
+        if spec["type"] == "Linear":
+            modules.append(nn.Linear(spec["in"], spec["out"], bias=spec["bias"],
                                      dtype=np.dtype(spec.get("dtype", "float32"))))
-        elif kind == "ReLU":
-            modules.append(nn.ReLU())
-        elif kind == "Sigmoid":
-            modules.append(nn.Sigmoid())
         else:
-            raise ValueError(f"unknown layer type {kind!r}")
+            modules.append(nn.ReLU() if spec["type"] == "ReLU" else nn.Sigmoid())
     return nn.Sequential(*modules)
 
 
 def save_model(model, path, meta=None, state=None):
-    """Write model (or ``state``, a state_dict for it) to path, atomically."""
-    arrays = dict(state if state is not None else model.state_dict())
+    """Write model (or ``state``, a state_dict for it) to path, atomically.
+    Non-finite weights are refused (ValueError)."""
+    arrays = {k: _array(v) for k, v in (state if state is not None
+                                         else model.state_dict()).items()}
+    for name, value in arrays.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{path}: refusing to save non-finite weights ({name})")
     arrays["__format__"] = np.array(FORMAT)
     arrays["__architecture__"] = np.array(json.dumps(architecture(model)))
     arrays["__meta__"] = np.array(json.dumps(meta or {}))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load_model(path):
-    """(model, meta) from a file written by save_model; a corrupt or foreign
-    file is a ValueError naming it."""
+def _read_member(zf, info, path):
+    """One .npy member, its header checked against the member's size first."""
+    fmt = np.lib.format
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy version {version} not supported")
+        if dtype.hasobject or dtype.kind not in "fU":
+            raise ValueError(f"{info.filename}: arrays of {dtype} are not allowed")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - f.tell():
+            raise ValueError(f"{info.filename}: header says {shape} {dtype} ({nbytes} bytes) "
+                             f"but the member holds {info.file_size - f.tell()}")
+        data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise ValueError(f"{info.filename}: truncated")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def read_arrays(path, max_bytes=MAX_MODEL_BYTES):
+    """{name: array} from an .npz file, never allocating more than it holds."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = dict(z)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > _MAX_MEMBERS:
+                raise ValueError(f"{len(infos)} arrays, more than {_MAX_MEMBERS}")
+            present = os.path.getsize(path)
+            for info in infos:  # the zip's own sizes, against the bytes present
+                if info.compress_size > present or info.file_size > (
+                        info.compress_size if info.compress_type == zipfile.ZIP_STORED
+                        else 1032 * info.compress_size + 64):  # deflate's largest ratio
+                    raise ValueError(f"{info.filename}: claims {info.file_size} bytes, "
+                                     f"more than the {present}-byte file can hold")
+            total = sum(i.file_size for i in infos)
+            if total > max_bytes:
+                raise ValueError(f"holds {total} bytes, more than the limit of {max_bytes}")
+            arrays = {}
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"unexpected member {info.filename!r}")
+                arrays[info.filename[:-4]] = _read_member(zf, info, path)
+            return arrays
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError,
+            NotImplementedError, RuntimeError) as e:
         raise ValueError(f"{path}: not a minigrad model file ({e})") from e
-    if not isinstance(files, dict) or str(files.get("__format__", "")) != FORMAT:
+
+
+def _text(arrays, key, path):
+    value = arrays.pop(key, None)
+    if value is None or value.dtype.kind != "U" or value.shape != ():
+        raise ValueError(f"{path}: not a minigrad model file (no {key} text)")
+    return str(value)
+
+
+def load_model(path, max_bytes=MAX_MODEL_BYTES):
+    """(model, meta) from a file written by save_model; a corrupt, foreign or
+    inconsistent file is a ValueError naming it."""
+    arrays = read_arrays(path, max_bytes)
+    if _text(arrays, "__format__", path) != FORMAT:
         raise ValueError(f"{path}: not a minigrad model file (no {FORMAT} marker)")
     try:
-        model = build(json.loads(str(files.pop("__architecture__"))))
-        meta = json.loads(str(files.pop("__meta__")))
-    except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"{path}: corrupt model description ({e})") from e
-    files.pop("__format__")
-    try:
-        model.load_state_dict(files)
+        layers = json.loads(_text(arrays, "__architecture__", path))
+        meta = json.loads(_text(arrays, "__meta__", path))
+        params = check_architecture(layers)
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
+        raise ValueError(f"{path}: corrupt model description ({e})") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+    for name, value in arrays.items():
+        if value.dtype.name not in _FLOATS:
+            raise ValueError(f"{path}: array {name!r} is {value.dtype}, not a float type")
+    present = sum(v.size for v in arrays.values())
+    if present != params:
+        raise ValueError(f"{path}: the architecture has {params} parameters but the file "
+                         f"holds {present} values")
+    model = build(layers)
+    expected = {k: _array(v) for k, v in model.state_dict().items()}
+    if set(expected) != set(arrays):
+        raise ValueError(f"{path}: arrays {sorted(arrays)} do not fit the architecture "
+                         f"(expected {sorted(expected)})")
+    for name, want in expected.items():
+        got = arrays[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ValueError(f"{path}: {name} is {got.dtype}{list(got.shape)}, the "
+                             f"architecture needs {want.dtype}{list(want.shape)}")
+        if not np.all(np.isfinite(got)):
+            raise ValueError(f"{path}: {name} holds non-finite weights (NaN or inf)")
+    model.load_state_dict(arrays)
     return model, meta

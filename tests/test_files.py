@@ -108,3 +108,32 @@ def test_bad_png_files(tmp_path):
     (tmp_path / "y.png").write_bytes(bytes(data))
     with pytest.raises(ValueError):
         images.read_png(tmp_path / "y.png")
+
+
+def test_a_killed_save_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys, time; sys.path.insert(0, {root!r}); from minigrad import _files;"
+            f"_files.atomic_write({str(tmp_path / 'm.npz')!r}, lambda f: time.sleep(600))")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(600):
+            if any(p.name.startswith(".tmp-") for p in tmp_path.iterdir()):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".tmp-minigrad-")
+    live = tmp_path / f".tmp-minigrad-{os.getpid()}-x"  # a save in progress elsewhere
+    live.write_bytes(b"")
+    (tmp_path / ".tmp-other-tool").write_bytes(b"")
+    S.save_model(small_model(), tmp_path / "m.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["m.npz", live.name, ".tmp-other-tool"])

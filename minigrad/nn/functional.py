@@ -1,0 +1,32 @@
+"""The functional namespace (``import minigrad.nn.functional as F``):
+activations, linear layers and losses, including the chapter's mnist_loss."""
+from minigrad.ops.activations import (
+    dropout,
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from minigrad.ops.linalg import linear, linear_relu, matmul
+from minigrad.ops.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mnist_loss,
+    mse_loss,
+    nll_loss,
+)
+from minigrad.ops.shape import pad
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "dropout", "elu", "gelu", "hardtanh", "l1_loss", "leaky_relu", "linear",
+           "linear_relu", "log_softmax", "matmul", "mnist_loss", "mse_loss", "nll_loss", "pad",
+           "relu", "sigmoid", "silu", "softmax", "softplus", "tanh"]

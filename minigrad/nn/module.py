@@ -1,0 +1,208 @@
+"""Module (parameters, train/eval, state_dict), Parameter, Sequential and
+ModuleList, with PyTorch's names and parameter naming."""
+import numpy as np
+
+from minigrad.tensor import Tensor, as_array, no_grad
+
+
+class Parameter(Tensor):
+    """A tensor that is a module's parameter (requires grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(np.array(as_array(data), copy=True), requires_grad=requires_grad)
+
+
+class Module:
+    """Base class: parameters are the Tensor attributes that are Parameters or
+    require grad, and those of sub-modules, in attribute order."""
+
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def _own_parameters(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter) or (isinstance(value, Tensor) and value.requires_grad):
+                yield name, value
+
+    def named_parameters(self, prefix=""):
+        """(name, parameter) pairs with PyTorch's dotted names ("0.weight")."""
+        for name, p in self._own_parameters():
+            yield prefix + name, p
+        for name, child in self.named_children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        """Training mode (dropout active) for this module and its children; returns self."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def to(self, dtype):
+        """Cast every parameter to ``dtype`` in place (storage replaced); returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"parameters must stay floating point, got {dtype}")
+        for p in self.parameters():
+            p.data = p.numpy().astype(dtype)
+        return self
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def requires_grad_(self, requires_grad=True):
+        """Turn gradients on or off for every parameter (e.g. to freeze a layer)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def state_dict(self):
+        """Parameters by name, as detached copies (PyTorch shares storage instead)."""
+        return {name: p.detach().clone() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy values (tensors or arrays) into the parameters; with ``strict``
+        the names must match exactly; shapes always."""
+        params = dict(self.named_parameters())
+        if strict and set(params) != set(state):
+            missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+            raise ValueError(f"state does not fit the model: missing {missing}, "
+                             f"unexpected {unexpected}")
+        for name, p in params.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != p.shape:
+                raise ValueError(f"{name}: expected shape {p.shape}, got {value.shape}")
+            with no_grad():
+                p.numpy()[...] = value
+                p._bump()
+
+    def __repr__(self):
+        children = [f"  ({name}): " + repr(m).replace("\n", "\n  ")
+                    for name, m in self.named_children()]
+        extra = self.extra_repr()
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n" + "\n".join(children) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+    def fuse_with(self, following):
+        """A module computing ``following(self(x))`` in one step, or None (the default)."""
+        return None
+
+
+class Sequential(Module):
+    """Modules applied in order, named "0", "1", ... as in PyTorch.
+
+    Before running, ``fuse()`` (called on the first forward, or explicitly)
+    asks each layer for a fused module with the next one (``fuse_with``), so a
+    Linear followed by a ReLU runs as one kernel each way, with the same result
+    and the same parameters."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+        self._plan, self._planned_for = None, None
+
+    def named_children(self):
+        for i, layer in enumerate(self.layers):
+            yield str(i), layer
+
+    def fuse(self):
+        """Build the execution plan from adjacent layers that fuse; returns self."""
+        plan, i, layers = [], 0, self.layers
+        while i < len(layers):
+            fused = layers[i].fuse_with(layers[i + 1]) if i + 1 < len(layers) else None
+            plan.append(fused if fused is not None else layers[i])
+            i += 2 if fused is not None else 1
+        self._plan, self._planned_for = plan, tuple(map(id, layers))
+        return self
+
+    def forward(self, x):
+        if self._planned_for != tuple(map(id, self.layers)):
+            self.fuse()
+        for layer in self._plan:
+            x = layer(x)
+        return x
+
+    def append(self, module):
+        self.layers.append(module)
+        return self
+
+    def __getitem__(self, i):
+        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters belong to the owner ("0.weight", ...)."""
+
+    def __init__(self, modules=()):
+        self.items = list(modules)
+
+    def named_children(self):
+        for i, m in enumerate(self.items):
+            yield str(i), m
+
+    def append(self, module):
+        self.items.append(module)
+        return self
+
+    def extend(self, modules):
+        self.items.extend(modules)
+        return self
+
+    def __getitem__(self, i):
+        return ModuleList(self.items[i]) if isinstance(i, slice) else self.items[i]
+
+    def __setitem__(self, i, module):
+        self.items[i] = module
+
+    def __len__(self):
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)

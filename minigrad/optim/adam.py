@@ -1,0 +1,67 @@
+"""Adam and AdamW with PyTorch's update rules."""
+import math
+
+import numpy as np
+
+from minigrad.optim.optimizer import Optimizer, storage
+
+
+def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """One Adam(W) update in place on arrays p, m, v, as torch.optim's
+    single-tensor path (``step`` counts from 1)."""
+    if weight_decay:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    m += (1 - beta1) * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    step_size = lr / (1 - beta1 ** step)
+    denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step)
+    denom += eps
+    p -= step_size * (m / denom)
+
+
+# The C kernel takes the same arguments: swap to ``kernels.adam_step`` here.
+_update = adam_update
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam`` (``weight_decay`` adds ``wd * p`` to the
+    gradient; ``amsgrad`` is not supported)."""
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        beta1, beta2 = betas
+        for name, v in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            if not v >= 0:
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {v}")
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=(beta1, beta2), eps=eps,
+                                      weight_decay=weight_decay))
+
+    def step(self):
+        """One update of every parameter that has a gradient."""
+        for group, p in self._params_with_grad():
+            w = storage(p)
+            state = self.state.setdefault(p, {})
+            if not state:
+                state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
+            state["step"] += 1
+            beta1, beta2 = group["betas"]
+            _update(w, storage(p.grad), state["exp_avg"], state["exp_avg_sq"], state["step"],
+                    group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                    self._decoupled)
+
+
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: decoupled weight decay
+    ``p *= 1 - lr * weight_decay`` before the Adam update."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)

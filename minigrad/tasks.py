@@ -1,0 +1,210 @@
+"""The command line's tasks: their data, models, checks and outputs.
+
+A task ("3v7": the chapter's 3s against 7s, one logit; "digits": all ten,
+ten logits) fixes the classes, the loss, the metric and the default
+hyperparameters. Everything here raises ValueError with a one-line message on
+bad input; the command line (minigrad.cli) turns that into its error policy.
+"""
+import math
+import os
+
+import numpy as np
+
+TASKS = {
+    # task: class names by label, default hidden width, lr, momentum, epochs
+    "3v7": dict(classes=["7", "3"], hidden=30, lr=0.5, momentum=0.0, epochs=20),
+    "digits": dict(classes=[str(d) for d in range(10)], hidden=128, lr=0.05, momentum=0.9,
+                   epochs=10),
+}
+PIXELS = 28 * 28
+
+
+# ------------------------------------------------------------------ data
+
+def _prepare(task, images, labels, source):
+    from minigrad import datasets as D
+
+    if task == "3v7":
+        wanted = (3, 7)
+        missing = [d for d in wanted if not np.any(labels == d)]
+        images, y = D.three_vs_seven(images, labels)
+    else:
+        wanted = range(10)
+        missing = [d for d in wanted if not np.any(labels == d)]
+        y = labels.astype(np.int64)
+    if missing:
+        raise ValueError(f"{source}: no images of digit(s) {', '.join(map(str, missing))}, "
+                         f"which task {task} needs")
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0, y
+
+
+def load_task_data(task, data_dir=None):
+    """((x_train, y_train), (x_valid, y_valid), source) for a task, flattened
+    floats in [0, 1]; a data set without the task's classes is a ValueError."""
+    from minigrad import datasets as D
+
+    if data_dir is None:
+        split = D.mnist_sample() if task == "3v7" else D.mnist_digits()
+        return (*split, "the shipped MNIST sample (test set, split index % 5)")
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"--data {data_dir}: not a directory")
+    try:
+        train = D.load_mnist(data_dir, "train")
+        valid = D.load_mnist(data_dir, "test")
+        source = f"{data_dir} (train / test files)"
+    except FileNotFoundError:
+        images, labels = D.load_mnist(data_dir, "test")
+        tr, va = D.split_indices(len(images))
+        train, valid = (images[tr], labels[tr]), (images[va], labels[va])
+        source = f"{data_dir} (test file, split index % 5)"
+    return (_prepare(task, *train, f"{source}, training part"),
+            _prepare(task, *valid, f"{source}, validation part"), source)
+
+
+def targets(task, y):
+    """Targets in the shape the task's loss takes."""
+    return y.reshape(-1, 1) if task == "3v7" else y
+
+
+# ------------------------------------------------------------------ models
+
+def task_parts(task):
+    """(loss function, metric, number of outputs) of a task."""
+    import minigrad as mg
+    from minigrad import functional as F
+
+    if task == "3v7":
+        return F.mnist_loss, mg.batch_accuracy, 1
+    return F.cross_entropy, mg.accuracy, 10
+
+
+def build_model(task, n_in, hidden, seed):
+    """The chapter's simple_net: Linear(n_in, hidden), ReLU, Linear(hidden, outputs)."""
+    from minigrad import nn
+
+    rng = np.random.default_rng(seed)
+    outputs = task_parts(task)[2]
+    return nn.Sequential(nn.Linear(n_in, hidden, rng=rng), nn.ReLU(),
+                         nn.Linear(hidden, outputs, rng=rng))
+
+
+def check_model(model, meta, path):
+    """Raise ValueError unless a loaded model and its metadata agree with each
+    other and with a known task: task name, class names, inputs, outputs."""
+    task = meta.get("task")
+    if not isinstance(task, str) or task not in TASKS:
+        raise ValueError(f"{path}: model has no known task in its metadata (got {task!r}; "
+                         f"known: {', '.join(sorted(TASKS))})")
+    classes = meta.get("classes")
+    if classes != TASKS[task]["classes"]:
+        raise ValueError(f"{path}: metadata classes {classes!r} are not task {task}'s "
+                         f"{TASKS[task]['classes']}")
+    linears = [m for m in model.layers if hasattr(m, "in_features")]
+    outputs = task_parts(task)[2]
+    if linears[-1].out_features != outputs:
+        raise ValueError(f"{path}: task {task} needs {outputs} output(s), the model has "
+                         f"{linears[-1].out_features}")
+    return task
+
+
+def as_array(value):
+    """A parameter value (a Tensor or an array) as a NumPy array."""
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def n_inputs(model):
+    return next(m for m in model.layers if hasattr(m, "in_features")).in_features
+
+
+def history(learn):
+    """The per-epoch rows (dicts) a Learner recorded: ``learn.history`` or
+    ``learn.recorder.history``, whichever it has."""
+    rows = getattr(learn, "history", None)
+    if rows is None:
+        rows = getattr(getattr(learn, "recorder", None), "history", None)
+    return [r for r in (rows or []) if isinstance(r, dict)]
+
+
+def had_finite_loss(learn):
+    """Whether training ever produced a finite training loss, read defensively
+    from whatever the Learner records (its own flag, recorder, or history)."""
+    flag = getattr(learn, "had_finite_loss", None)
+    if isinstance(flag, bool):
+        return flag
+    values = []
+    recorder = getattr(learn, "recorder", None)
+    for source in (getattr(recorder, "losses", None), getattr(recorder, "values", None)):
+        values += [v for v in (source or []) if isinstance(v, (int, float))]
+    values += [row.get("train_loss") for row in history(learn)]
+    return any(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+# ------------------------------------------------------------------ outputs
+
+def probabilities(task, logits):
+    """Per-class probabilities from a model's outputs; non-finite outputs are
+    a ValueError (a result computed from NaN is not an answer)."""
+    z = np.asarray(logits, np.float64)
+    if not np.all(np.isfinite(z)):
+        raise ValueError("the model's outputs are not finite (NaN or inf): no answer")
+    if task == "3v7":
+        p3 = 1 / (1 + np.exp(-np.clip(z[:, 0], -700, 700)))
+        return np.stack([1 - p3, p3], axis=1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def confusion(truth, pred, k):
+    """k x k counts: rows the true class, columns the predicted one."""
+    out = np.zeros((k, k), np.int64)
+    np.add.at(out, (truth, pred), 1)
+    return out
+
+
+def read_images(path):
+    """[(name, 28x28 uint8)] from an image file (PNG, PGM, or whatever Pillow
+    reads) or an IDX file of uint8 images."""
+    from minigrad import datasets, images
+
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] in (b"\x1f\x8b", b"\x00\x00"):  # gzip or an IDX magic number
+        arr = datasets.read_idx(path, max_bytes=1 << 26)
+        if arr.dtype != np.uint8:
+            raise ValueError(f"{path}: IDX images must be uint8, got {arr.dtype}")
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[1:] != (28, 28):
+            raise ValueError(f"{path}: images must be 28x28 grayscale, got {arr.shape}")
+        return [(f"{path}[{i}]", a) for i, a in enumerate(arr)]
+    try:
+        img = images.read_image(path, max_pixels=PIXELS)
+    except images.ImageTooLarge as e:
+        raise ValueError(f"{path}: images must be 28x28 grayscale, got "
+                         f"{e.width}x{e.height}") from e
+    except images.UnknownFormat as e:
+        raise ValueError(f"{path}: not a PNG, PGM or IDX image file ({e})") from e
+    if img.shape != (28, 28):
+        raise ValueError(f"{path}: images must be 28x28 grayscale, got {img.shape}")
+    return [(path, img)]
+
+
+def plot_history(history, metric, path):
+    """A PNG of train/valid loss and the metric per epoch (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [r["train_loss"] for r in history], "o-", label="train loss")
+    ax1.plot(epochs, [r["valid_loss"] for r in history], "o-", label="valid loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(epochs, [r[metric] for r in history], "o-", color="C2")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel(f"valid {metric}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
