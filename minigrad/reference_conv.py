@@ -1,4 +1,5 @@
-"""NumPy reference of the convolution, pooling and batch-norm kernels (NCHW).
+"""NumPy reference of the convolution, pooling and batch-norm kernels (NCHW),
+re-exported by minigrad.reference.
 
 Written for clarity, with PyTorch's semantics (groups=1, ceil_mode=False).
 Same signatures and results as the kernels up to rounding; no input checking
@@ -206,7 +207,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
     if training:
         mean = x.mean(axis=_axes(x), dtype=np.float64)
         var = ((x - _channel(mean, x)) ** 2).mean(axis=_axes(x))
-        m = x.size // x.shape[1]
+        m = int(np.prod([x.shape[a] for a in _axes(x)]))
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -239,10 +240,16 @@ def batch_norm_backward(grad_out, x, weight, save_mean, save_invstd, *, training
     grad_bias = g.sum(axis=_axes(x))
     grad_weight = (g * xhat).sum(axis=_axes(x))
     if training:
-        m = x.size // x.shape[1]
+        m = int(np.prod([x.shape[a] for a in _axes(x)]))
         dx = gamma * invstd * (
             g - _channel(grad_bias, x) / m - xhat * _channel(grad_weight, x) / m)
     else:
         dx = g * gamma * invstd
     dt = grad_out.dtype
     return dx.astype(dt), grad_weight.astype(dt), grad_bias.astype(dt)
+
+
+__all__ = ["adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
+           "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "conv2d",
+           "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
+           "max_pool2d", "max_pool2d_backward", "out_size"]
