@@ -10,6 +10,7 @@ The seven steps of training, PyTorch/fastai style::
     learn.fit(10, target=0.98)
 """
 from minigrad import functional, kernels, nn, optim
+from minigrad._version import __version__
 from minigrad.data import DataLoader, DataLoaders
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import get_num_threads, set_num_threads
@@ -18,7 +19,6 @@ from minigrad.metrics import accuracy, batch_accuracy
 from minigrad.optim import SGD
 from minigrad.tensor import Tensor, cat, exp, log, no_grad, stack, tensor, where
 
-__version__ = "0.1.0"
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
     "batch_accuracy", "cat", "exp", "functional", "get_num_threads", "gradcheck", "kernels",
