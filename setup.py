@@ -29,8 +29,8 @@ extension = Extension(
                    ("MG_BUILD_FLAGS", '"' + " ".join(cflags) + '"')],  # for `minigrad info`
     extra_compile_args=cflags,
     extra_link_args=ldflags,
-    depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_each.h",
-             "csrc/mg_isa_tmpl.h", "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd"],
+    depends=[os.path.join("csrc", f) for f in sorted(os.listdir("csrc"))
+             if f.endswith((".h", ".def", ".pxd", ".pxi"))],
 )
 
 setup(
