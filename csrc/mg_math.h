@@ -1,6 +1,6 @@
 /* Branch-free scalar math for one element type and one instruction set, so
  * that loops calling it vectorize under `#pragma omp simd` (included by
- * mg_isa_tmpl.h). float kernels compute exp, erfc and tanh in double where
+ * mg_isa_tmpl.h). float kernels compute exp and erfc in double where
  * float alone would lose accuracy, then round once. */
 
 /* exp(x) in double for x <= 0 (small x > 0 too; NaN propagates; below the
@@ -24,7 +24,7 @@ static inline double FN(expneg_d)(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t e = (int64_t)n + 1023;
+    int32_t e = (int32_t)n + 1023; /* int32: converts in vector registers on AVX2 too */
     uint64_t bits = (uint64_t)(e < 1 ? 1 : e) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -90,20 +90,3 @@ static inline double FN(erfc_f)(double u)
     double r = t * FN(expneg_d)(q - z * z);
     return u >= 0 ? r : 2 - r;
 }
-
-/* tanh(x) in double: (1 - e) / (1 + e) with e = exp(-2|x|); below |x| = 0.04
- * its series (to x^13), where 1 - e would cancel. Relative error a few ulp of
- * double, so float results are correctly rounded but for rare ties. */
-static inline double FN(tanh_d)(double x)
-{
-    double ax = x < 0 ? -x : x, a2 = ax * ax;
-    double e = FN(expneg_d)(-2 * ax);
-    double big = (1 - e) / (1 + e);
-    double s = 21844.0 / 6081075;
-    s = s * a2 - 1382.0 / 155925; s = s * a2 + 62.0 / 2835; s = s * a2 - 17.0 / 315;
-    s = s * a2 + 2.0 / 15; s = s * a2 - 1.0 / 3;
-    s = ax + ax * a2 * s;
-    double t = ax < 0.04 ? s : big;
-    return __builtin_copysign(t, x);
-}
-

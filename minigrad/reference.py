@@ -75,7 +75,7 @@ def tanh_backward(grad_out, y, out=None):
 
 def _phi_cdf(x):
     """P(N(0, 1) <= x) as 0.5 erfc(-x / sqrt 2), in float64, accurate in both tails."""
-    return 0.5 * _erfc(-np.asarray(x, np.float64) / math.sqrt(2)).astype(np.float64)
+    return 0.5 * np.asarray(_erfc(-np.asarray(x, np.float64) / math.sqrt(2)), np.float64)
 
 
 def gelu(x, out=None):
