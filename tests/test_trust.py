@@ -30,7 +30,7 @@ def _every_kernel(rng):
     t = (x > 0).astype(np.float32)
     z = rng.standard_normal((64, 10)).astype(np.float32)
     labels = rng.integers(0, 10, 64)
-    p, v = x.copy(), np.zeros_like(x)
+    p, v, m2 = x.copy(), np.zeros_like(x), np.zeros_like(x)
     return [
         lambda: K.matmul(a, b), lambda: K.matmul(a, a, trans_a=True),
         lambda: K.linear(a, b, b[0], relu=True), lambda: K.bias_grad(a),
@@ -39,6 +39,9 @@ def _every_kernel(rng):
         lambda: K.mnist_loss(x, t), lambda: K.bce_with_logits(x, t),
         lambda: K.softmax_cross_entropy(z, labels),
         lambda: K.sgd_step(p, x, 1e-6, momentum=0.9, velocity=v),
+        lambda: K.gelu(x), lambda: K.gelu_backward(x, x), lambda: K.tanh(x),
+        lambda: K.softmax(z), lambda: K.log_softmax_backward(z, z),
+        lambda: K.adam_step(p, x, v, m2, 1, 1e-6),
     ]
 
 
@@ -75,7 +78,7 @@ def test_no_leaks_over_thousands_of_calls():
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(snap0, "filename"))
     tracemalloc.stop()
     rss_growth = rss_kib() - rss0
-    # 2000 rounds of 14 calls: a leak of even 16 bytes a call would show up
+    # 2000 rounds of 20 calls: a leak of even 16 bytes a call would show up
     assert grown < 200_000, f"traced Python/NumPy memory grew by {grown} bytes"
     assert rss_growth < 20_000, f"RSS grew by {rss_growth} KiB"
 
