@@ -40,6 +40,14 @@ def test_every_listed_kernel_has_a_reference_and_a_kind():
         assert getattr(K, name).__doc__, name
 
 
+def test_binary_kernels_take_their_second_input_by_its_name():
+    g, y = np.ones(3), np.full(3, 0.5)
+    np.testing.assert_array_equal(K.sigmoid_backward(g, y=y), K.sigmoid_backward(g, y))
+    np.testing.assert_array_equal(K.relu_backward(grad_out=g, x=y), g)
+    with pytest.raises(TypeError):
+        K.relu_backward(g, y=y)
+
+
 @pytest.mark.parametrize("name", KINDS["unary"] + KINDS["binary"])
 @given(n=_flat_sizes(), seed=seeds, scale=scales, in_place=st.booleans())
 def test_elementwise_matches_reference(simd, threads, dtype, name, n, seed, scale, in_place):
