@@ -102,8 +102,8 @@ extension = Extension(
     sources=SOURCES,
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
-    depends=["csrc/mg_kernels.h", "csrc/mg_internal.h", "csrc/mg_isa_each.h",
-             "csrc/mg_isa_tmpl.h", "csrc/mg_driver_tmpl.h", "csrc/mg_kernels.pxd"],
+    depends=[os.path.join("csrc", f) for f in sorted(os.listdir("csrc"))
+             if f.endswith((".h", ".def", ".pxd", ".pxi"))],
 )
 
 setup(ext_modules=[extension], cmdclass={"build_ext": BuildExt})
