@@ -1,29 +1,4 @@
-# Validated wrappers of the batch-norm kernels (mg_conv.h); included by
-# _conv.pxi.
-
-cdef tuple _bn_dims(cnp.ndarray X, str fn):
-    """(n, c, hw) of a (N, C, H, W) or (N, C) input."""
-    if X.ndim == 4:
-        return X.shape[0], X.shape[1], X.shape[2] * X.shape[3]
-    if X.ndim == 2:
-        return X.shape[0], X.shape[1], 1
-    raise ValueError(f"{fn}: x must be 4-D (N, C, H, W) or 2-D (N, C), got shape "
-                     f"{_shape(X)}")
-
-
-cdef cnp.ndarray _bn_input(object x, str fn, str name, int t):
-    cdef cnp.ndarray X = _array(x, fn, name)
-    if t < 0:
-        _float_type(X, fn, name)
-    else:
-        _same_type(X, t, fn, name, "x")
-    _contiguous(X, fn, name)
-    return X
-
-
-cdef inline void *_opt(cnp.ndarray a) noexcept:
-    return _data(a) if a is not None else NULL
-
+# Wrappers of the batch-norm kernels; arguments checked with _validate.pxi.
 
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
                bint training=True, double momentum=0.1, double eps=1e-5, bint relu=False):

@@ -5,10 +5,6 @@
  * taken in double too: in float32 they would lose digits when the mean is
  * large next to the spread. */
 
-#define MG_CAT2(a, b) a##_##b
-#define MG_CAT(a, b) MG_CAT2(a, b)
-#define FN(name) MG_CAT(name, MG_S)
-
 #define MG_LANES 8
 
 static double FN(lanes_total)(const double *acc, double tail)
@@ -155,6 +151,3 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
 }
 
 #undef MG_LANES
-#undef FN
-#undef MG_CAT
-#undef MG_CAT2

@@ -9,10 +9,6 @@
  * Tiles depend only on the shapes, each output is summed in a fixed order, and
  * the GEMM is bit-identical for any thread count, so the results are too. */
 
-#define MG_CAT2(a, b) a##_##b
-#define MG_CAT(a, b) MG_CAT2(a, b)
-#define FN(name) MG_CAT(name, MG_S)
-
 /* The one call into the GEMM: C (ldc) (+)= A B, strides in elements. */
 static int FN(conv_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A,
                          ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb,
@@ -59,9 +55,7 @@ static void FN(im2col)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t r0,
                        ptrdiff_t r1, MG_T *col)
 {
     const ptrdiff_t T = (r1 - r0) * g->ow;
-    int nt = mg_enter(mg_nchw_threads(g->c * g->kh * g->kw * T, g->c));
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (ptrdiff_t c = 0; c < g->c; c++) {
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
         const MG_T *plane = x + c * g->h * g->w;
         for (ptrdiff_t i = 0; i < g->kh; i++)
             for (ptrdiff_t j = 0; j < g->kw; j++) {
@@ -84,8 +78,7 @@ static void FN(im2col)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t r0,
                     for (ptrdiff_t o = hi; o < g->ow; o++) dst[o] = 0;
                 }
             }
-    }
-    mg_leave();
+    });
 }
 
 /* The adjoint of im2col: adds col's elements into the image dx. Each channel
@@ -94,9 +87,7 @@ static void FN(col2im)(const mg_conv2d_geom *g, const MG_T *col, ptrdiff_t r0,
                        ptrdiff_t r1, MG_T *dx)
 {
     const ptrdiff_t T = (r1 - r0) * g->ow;
-    int nt = mg_enter(mg_nchw_threads(g->c * g->kh * g->kw * T, g->c));
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (ptrdiff_t c = 0; c < g->c; c++) {
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
         MG_T *plane = dx + c * g->h * g->w;
         for (ptrdiff_t i = 0; i < g->kh; i++)
             for (ptrdiff_t j = 0; j < g->kw; j++) {
@@ -111,8 +102,7 @@ static void FN(col2im)(const mg_conv2d_geom *g, const MG_T *col, ptrdiff_t r0,
                     for (ptrdiff_t o = lo; o < hi; o++) dst[o * g->sw] += src[o];
                 }
             }
-    }
-    mg_leave();
+    });
 }
 
 /* Forward of one image. */
@@ -195,10 +185,13 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
         MG_T *cols_ = mg_conv_alloc((size_t)nt_ * ce_ * sizeof(MG_T));          \
         int rc_ = cols_ ? 0 : -1;                                               \
         if (cols_ && par_) {                                                    \
-            _Pragma("omp parallel for schedule(static) num_threads(nt_) reduction(|:rc_)") \
-            for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
-                MG_T *col = cols_ + (size_t)mg_conv_thread_id() * ce_;          \
-                rc_ |= (image);                                                 \
+            _Pragma("omp parallel num_threads(nt_) reduction(|:rc_)")           \
+            {                                                                   \
+                unsigned fp_ = mg_fp_enter();                                   \
+                MG_T *col = cols_ + (size_t)mg_thread_id() * ce_;               \
+                _Pragma("omp for schedule(static)")                             \
+                for (ptrdiff_t n = 0; n < (g)->n; n++) rc_ |= (image);          \
+                mg_fp_leave(fp_);                                               \
             }                                                                   \
         } else if (cols_) {                                                     \
             for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
@@ -258,13 +251,18 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
     int rc = cols ? 0 : -1;
     if (cols) {
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(|:rc) if (par)
-        for (ptrdiff_t p = 0; p < parts; p++) {
-            MG_T *col = cols + (size_t)(par ? mg_conv_thread_id() : 0) * ce;
-            MG_T *dst = p == 0 ? dw : part + (p - 1) * wsize;
-            rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
-                                             g->n * (p + 1) / parts, dst,
-                                             p == 0 && accumulate, col);
+#pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
+        {
+            unsigned fp = mg_fp_enter();
+            MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
+#pragma omp for schedule(static)
+            for (ptrdiff_t p = 0; p < parts; p++) {
+                MG_T *dst = p == 0 ? dw : part + (p - 1) * wsize;
+                rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
+                                                 g->n * (p + 1) / parts, dst,
+                                                 p == 0 && accumulate, col);
+            }
+            mg_fp_leave(fp);
         }
     }
     if (par) mg_leave();
@@ -280,6 +278,3 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
 }
 
 #undef MG_CONV_EACH_IMAGE
-#undef FN
-#undef MG_CAT
-#undef MG_CAT2

@@ -1,5 +1,7 @@
-/* Run-time choice of instruction set and thread count, and the per-type
- * drivers (mg_driver_tmpl.h) that the Cython layer calls. */
+/* Run-time settings (instruction set, thread count), the floating-point
+ * state of kernel threads, the one parallel loop that runs every kernel but
+ * GEMM, the kernel catalogue, and the per-type drivers (mg_drivers_tmpl.h,
+ * mg_gemm.h, and the NCHW kernels of mg_nchw.h) that the Cython layer calls. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,16 +10,18 @@
 #include <omp.h>
 #endif
 
-#include "mg_internal.h"
+#include "mg_ops.h"
 #include "mg_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
 #define MG_X86 1
 #else
 #define MG_X86 0
 #endif
 
 #define MG_CHUNK ((ptrdiff_t)1 << 15)           /* elementwise work unit */
+#define MG_STACK_PARTS 64     /* partial sums kept on the stack */
 #define MG_GEMM_SERIAL_WORK (64.0 * 64.0 * 256.0) /* fewer MACs: one thread */
 #define MG_DIRECT_SLIVERS 4   /* N <= this many micro-tile columns: A unpacked */
 #define MG_KC_DIRECT 4096     /* K block when A is read in place */
@@ -56,15 +60,6 @@ int mg_set_isa(int isa)
     return 0;
 }
 
-const char *mg_isa_name(int isa)
-{
-    switch (isa) {
-    case MG_ISA_AVX512: return "avx512";
-    case MG_ISA_AVX2: return "avx2";
-    default: return "generic";
-    }
-}
-
 int mg_get_num_threads(void) { return __atomic_load_n(&mg_threads, __ATOMIC_RELAXED); }
 
 /* Kernel calls in flight. A call that starts while another is running (from
@@ -73,13 +68,13 @@ int mg_get_num_threads(void) { return __atomic_load_n(&mg_threads, __ATOMIC_RELA
  * Results do not depend on the thread count, so this changes only speed. */
 static int mg_active = 0;
 
-int mg_enter(int wanted)
+static int mg_enter(int wanted)
 {
     int busy = __atomic_fetch_add(&mg_active, 1, __ATOMIC_ACQ_REL);
     return busy ? 1 : wanted;
 }
 
-void mg_leave(void) { __atomic_fetch_sub(&mg_active, 1, __ATOMIC_ACQ_REL); }
+static void mg_leave(void) { __atomic_fetch_sub(&mg_active, 1, __ATOMIC_ACQ_REL); }
 
 void mg_set_num_threads(int n)
 {
@@ -116,12 +111,122 @@ static void *mg_alloc(size_t bytes)
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
+/* ---- floating-point state ---- */
+
+unsigned mg_fp_state(void)
+{
+#if MG_X86
+    return _mm_getcsr();
+#else
+    return 0;
+#endif
+}
+
+/* Sets flush-to-zero and denormals-are-zero on this thread; returns the
+ * state to restore with mg_fp_leave. Subnormal floats (SGD velocities decay
+ * into them) slow x86 arithmetic some 30-fold; results change only where a
+ * value is below the smallest normal number. */
+static inline unsigned mg_fp_enter(void)
+{
+#if MG_X86
+    unsigned old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+    return old;
+#else
+    return 0;
+#endif
+}
+
+static inline void mg_fp_leave(unsigned old)
+{
+#if MG_X86
+    _mm_setcsr(old);
+#else
+    (void)old;
+#endif
+}
+
+/* ---- the parallel loop of every kernel but GEMM ---- */
+
+typedef void (*mg_piece_fn)(const void *job, ptrdiff_t k);
+
+static inline ptrdiff_t mg_pieces(ptrdiff_t n, ptrdiff_t per) { return (n + per - 1) / per; }
+
+/* Length of piece k when n items are cut into pieces of `per`. */
+static inline ptrdiff_t mg_piece_len(ptrdiff_t k, ptrdiff_t per, ptrdiff_t n)
+{
+    return n - k * per < per ? n - k * per : per;
+}
+
+/* Threads wanted for `work` elements: one below two chunks. */
+static inline int mg_want(double work)
+{
+    return work >= 2 * MG_CHUNK ? mg_get_num_threads() : 1;
+}
+
+/* Runs piece(job, k) for every k in [0, pieces) on the team size mg_enter
+ * grants, with flush-to-zero on in each thread. */
+static void mg_run_pieces(ptrdiff_t pieces, int want, mg_piece_fn piece, const void *job)
+{
+    int nt = mg_enter(want);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fp = mg_fp_enter();
+#pragma omp for schedule(static)
+        for (ptrdiff_t k = 0; k < pieces; k++) piece(job, k);
+        mg_fp_leave(fp);
+    }
+    mg_leave();
+}
+
+/* A buffer for one partial sum per piece (`stack` when it fits), or NULL. */
+static double *mg_parts(ptrdiff_t pieces, double *stack)
+{
+    return pieces <= MG_STACK_PARTS ? stack : malloc((size_t)pieces * sizeof(double));
+}
+
+/* The sum of the parts in piece order; frees a buffer mg_parts allocated. */
+static double mg_sum_parts(double *part, ptrdiff_t pieces, const double *stack)
+{
+    double total = 0;
+    for (ptrdiff_t k = 0; k < pieces; k++) total += part[k];
+    if (part != stack) free(part);
+    return total;
+}
+
+/* ---- the catalogue of mg_kernels.def ---- */
+
+const mg_kernel_info mg_kernel_catalog[MG_KERNEL_COUNT] = {
+#define MG_ENTRY(k, kind_, arg_, doc_) \
+    [MG_K_##k] = {.kind = kind_, .name = #k, .arg = arg_, .doc = doc_},
+#define MG_UNARY(k, d) MG_ENTRY(k, MG_KIND_UNARY, "", d)
+#define MG_BINARY(k, a, d) MG_ENTRY(k, MG_KIND_BINARY, #a, d)
+#define MG_ROWS(k, d) MG_ENTRY(k, MG_KIND_ROWS, "", d)
+#define MG_ROWS_BACKWARD(k, d) MG_ENTRY(k, MG_KIND_ROWS_BACKWARD, "y", d)
+#define MG_LOSS(k, d) MG_ENTRY(k, MG_KIND_LOSS, "", d)
+#include "mg_kernels.def"
+#undef MG_ENTRY
+};
+
+#include "mg_nchw.h"
+
+/* ---- per-type drivers ---- */
+
+#define MG_CAT2(a, b) a##_##b
+#define MG_CAT(a, b) MG_CAT2(a, b)
+#define FN(name) MG_CAT(name, MG_S)
+#define OPS MG_CAT(mg_ops, MG_S)
+
 #define MG_T float
 #define MG_S f32
 #define MG_KC 384
 #define MG_MC 144
 #define MG_NC 768
-#include "mg_driver_tmpl.h"
+#include "mg_drivers_tmpl.h"
+#include "mg_gemm.h"
+#include "mg_conv_tmpl.h"
+#include "mg_pool_tmpl.h"
+#include "mg_bn_tmpl.h"
 #undef MG_T
 #undef MG_S
 #undef MG_KC
@@ -133,4 +238,8 @@ static void *mg_alloc(size_t bytes)
 #define MG_KC 256
 #define MG_MC 72
 #define MG_NC 384
-#include "mg_driver_tmpl.h"
+#include "mg_drivers_tmpl.h"
+#include "mg_gemm.h"
+#include "mg_conv_tmpl.h"
+#include "mg_pool_tmpl.h"
+#include "mg_bn_tmpl.h"

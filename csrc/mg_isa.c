@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "mg_internal.h"
+#include "mg_ops.h"
 
 #define MG_T float
 #define MG_UT uint32_t

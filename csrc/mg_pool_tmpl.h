@@ -3,10 +3,6 @@
  * plane is computed by one thread in a fixed order. Geometry as for conv2d
  * with oc == c; padding never enters a maximum. */
 
-#define MG_CAT2(a, b) a##_##b
-#define MG_CAT(a, b) MG_CAT2(a, b)
-#define FN(name) MG_CAT(name, MG_S)
-
 /* Clipped window [*lo, *hi) along one axis for output position o. */
 static inline void FN(pool_range)(ptrdiff_t o, ptrdiff_t k, ptrdiff_t s, ptrdiff_t p,
                                   ptrdiff_t size, ptrdiff_t *lo, ptrdiff_t *hi,
@@ -160,6 +156,3 @@ void FN(mg_adaptive_avg_pool2d_backward)(const mg_conv2d_geom *g, const MG_T *dy
     });
 }
 
-#undef FN
-#undef MG_CAT
-#undef MG_CAT2

@@ -13,6 +13,7 @@ runs much PyTorch code unchanged)::
 import numpy as np
 
 from minigrad import functional, kernels, nn, ops, optim
+from minigrad._version import __version__
 from minigrad.data import DataLoader, DataLoaders
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import get_num_threads, set_num_threads
@@ -40,7 +41,6 @@ int32 = int = np.int32  # noqa: A001
 int16, int8, uint8 = np.int16, np.int8, np.uint8
 bool = np.bool_  # noqa: A001
 
-__version__ = "0.1.0"
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
     "batch_accuracy", "enable_grad", "functional", "get_num_threads", "gradcheck",

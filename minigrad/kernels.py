@@ -3,12 +3,21 @@
 Each kernel works on float32 (the working type) and float64 (for gradient
 checks); ``minigrad.reference`` holds the NumPy definition of each one. See
 the extension's docstring (``help(minigrad._kernels)``) for the rules on
-dtypes, layout, ``out=`` and aliasing.
+dtypes, layout, ``out=`` and aliasing. The kernels listed in
+``csrc/mg_kernels.def`` (activations, row-wise softmax, elementwise losses)
+are bound here by a loop over the extension's catalogue, so a new one needs
+no edit in this file.
 
 Threads: the kernels split large problems over ``get_num_threads()`` OpenMP
 threads (default: the CPUs this process may run on, or the environment
 variable ``MINIGRAD_NUM_THREADS``). Work is split so that every result is
 bit-identical whatever the thread count.
+
+Denormals: every kernel runs with flush-to-zero and denormals-are-zero set in
+each of its threads (x86 MXCSR) and restores the state before it returns, so
+the caller's floating-point state never changes. Inputs and results below the
+smallest normal number (about 1.2e-38 in float32) count as zero inside a
+kernel; subnormal arithmetic would be some 30 times slower.
 
 Unless GOMP_SPINCOUNT is already set, importing this module sets it to 10000:
 OpenMP workers then wait for the next kernel by spinning briefly instead of
@@ -20,14 +29,16 @@ import os
 
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
 
+from minigrad import _kernels  # noqa: E402
 from minigrad._kernels import (  # noqa: E402
+    _mxcsr,  # noqa: F401  (for tests: the caller's FP state)
+    adam_step,
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     batch_norm,
     batch_norm_backward,
-    bce_with_logits,
     bias_grad,
     build_flags,
     conv2d,
@@ -39,39 +50,56 @@ from minigrad._kernels import (  # noqa: E402
     matmul,
     max_pool2d,
     max_pool2d_backward,
-    mnist_loss,
     openmp_enabled,
-    relu,
-    relu_backward,
     relu_backward_bias_grad,
     set_num_threads,
     set_simd_path,
     sgd_step,
-    sigmoid,
-    sigmoid_backward,
     simd_path,
     simd_paths_available,
     softmax_cross_entropy,
 )
 
 __all__ = [
-    "bce_with_logits", "bias_grad", "build_flags", "get_num_threads", "linear", "matmul",
-    "mnist_loss", "openmp_enabled", "relu", "relu_backward", "relu_backward_bias_grad",
-    "set_num_threads", "set_simd_path", "sgd_step", "sigmoid", "sigmoid_backward", "simd_path",
-    "simd_paths_available", "softmax_cross_entropy", "default_num_threads",
-    "adaptive_avg_pool2d",
-    "adaptive_avg_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "batch_norm",
-    "batch_norm_backward",
-    "conv2d",
-    "conv2d_backward_bias",
-    "conv2d_backward_input",
-    "conv2d_backward_weight",
-    "max_pool2d",
-    "max_pool2d_backward",
+    "adam_step", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
+    "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "bias_grad", "build_flags",
+    "conv2d", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
+    "default_num_threads", "get_num_threads", "linear", "matmul", "max_pool2d",
+    "max_pool2d_backward", "openmp_enabled", "relu_backward_bias_grad", "set_num_threads",
+    "set_simd_path", "sgd_step", "simd_path", "simd_paths_available", "softmax_cross_entropy"
 ]
+
+
+def _bind(kernel, kind, name, arg, doc):
+    """The Python function of one listed kernel."""
+    if kind == "unary":
+        def f(x, out=None):
+            return _kernels.unary(kernel, x, out)
+    elif kind == "rows":
+        def f(x, out=None):
+            return _kernels.rows(kernel, x, out)
+    elif kind == "loss":
+        def f(logits, targets, *, out=None):
+            return _kernels.loss(kernel, logits, targets, out)
+    else:
+        call = _kernels.binary if kind == "binary" else _kernels.rows_backward
+
+        def f(grad_out, a, out=None):
+            return call(kernel, grad_out, a, out)
+        # the second input keeps its own name (x or y), keyword calls included
+        f.__code__ = f.__code__.replace(co_varnames=("grad_out", arg, "out"))
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    f.__module__ = __name__
+    return f
+
+
+#: the kernels of csrc/mg_kernels.def by name, each with its kind
+LISTED = {}
+for _id, _kind, _name, _arg, _doc in _kernels.catalog():
+    globals()[_name] = _bind(_id, _kind, _name, _arg, _doc)
+    LISTED[_name] = _kind
+    __all__.append(_name)
 
 
 def default_num_threads():

@@ -6,9 +6,13 @@ extension, and it does no input checking beyond what NumPy does. The NCHW
 kernels' references (conv2d, pooling, batch norm) live in
 minigrad.reference_conv and are re-exported here.
 """
+import math
+
 import numpy as np
 
 from minigrad.reference_conv import *  # noqa: F403
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _op(a, trans):
@@ -65,6 +69,50 @@ def sigmoid_backward(grad_out, y, out=None):
     return _store(grad_out * y * (1 - y), out)
 
 
+def tanh(x, out=None):
+    return _store(np.tanh(x), out)
+
+
+def tanh_backward(grad_out, y, out=None):
+    return _store(grad_out * (1 - y * y), out)
+
+
+def _phi_cdf(x):
+    """P(N(0, 1) <= x) as 0.5 erfc(-x / sqrt 2), in float64, accurate in both tails."""
+    return 0.5 * np.asarray(_erfc(-np.asarray(x, np.float64) / math.sqrt(2)), np.float64)
+
+
+def gelu(x, out=None):
+    # PyTorch's exact GELU, x * 0.5 * (1 + erf(x / sqrt 2)), written with erfc
+    with np.errstate(invalid="ignore"):
+        return _store((x * _phi_cdf(x)).astype(x.dtype), out)
+
+
+def gelu_backward(grad_out, x, out=None):
+    xd = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
+        return _store((grad_out * (_phi_cdf(x) + xd * pdf)).astype(grad_out.dtype), out)
+
+
+def softmax(x, out=None):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return _store(e / e.sum(axis=-1, keepdims=True), out)
+
+
+def log_softmax(x, out=None):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return _store(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)), out)
+
+
+def softmax_backward(grad_out, y, out=None):
+    return _store(y * (grad_out - (grad_out * y).sum(axis=-1, keepdims=True)), out)
+
+
+def log_softmax_backward(grad_out, y, out=None):
+    return _store(grad_out - np.exp(y) * grad_out.sum(axis=-1, keepdims=True), out)
+
+
 def mnist_loss(logits, targets, *, out=None):
     s = sigmoid(logits)
     loss = np.where(targets == 1, 1 - s, s).mean()
@@ -97,4 +145,19 @@ def sgd_step(param, grad, lr, *, momentum=0.0, velocity=None, weight_decay=0.0):
         velocity += g
         g = velocity
     param -= (lr * g).astype(param.dtype)
+    return param
+
+
+def adam_step(param, grad, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0, decoupled=False):
+    if decoupled:
+        param *= 1 - lr * weight_decay
+        g = grad
+    else:
+        g = grad + weight_decay * param
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
+    param -= (lr / (1 - beta1**step) * m / denom).astype(param.dtype)
     return param

@@ -206,10 +206,10 @@ def model_files(draw):
     if kind == "bytes":
         return draw(mutated(BASE_MODEL, header=len(BASE_MODEL)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    arrays = {"layers.0.weight": rng.standard_normal((2, 3)).astype(np.float32),
-              "layers.0.bias": np.zeros(2, np.float32),
-              "layers.2.weight": np.ones((1, 2), np.float32),
-              "layers.2.bias": np.zeros(1, np.float32)}
+    arrays = {"0.weight": rng.standard_normal((2, 3)).astype(np.float32),
+              "0.bias": np.zeros(2, np.float32),
+              "2.weight": np.ones((1, 2), np.float32),
+              "2.bias": np.zeros(1, np.float32)}
     arch = [{"type": "Linear", "in": 3, "out": 2, "bias": True}, {"type": "ReLU"},
             {"type": "Linear", "in": 2, "out": 1, "bias": True}]
     meta = {"task": "3v7"}

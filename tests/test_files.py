@@ -54,7 +54,7 @@ def test_corrupt_or_foreign_model_files(tmp_path, content):
                  __meta__=np.array("{}"))
     else:
         state = small_model().state_dict()
-        state["layers.0.weight"] = np.ones((2, 2), np.float32)
+        state["0.weight"] = np.ones((2, 2), np.float32)
         np.savez(path, __format__=np.array(S.FORMAT), __meta__=np.array("{}"),
                  __architecture__=np.array(
                      '[{"type": "Linear", "in": 6, "out": 4, "bias": true}, {"type": "ReLU"}, '

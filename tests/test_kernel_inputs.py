@@ -177,3 +177,22 @@ def test_thread_and_simd_settings_are_checked():
         K.set_num_threads(0)
     with pytest.raises(ValueError, match="unknown"):
         K.set_simd_path("sse9")
+
+
+def test_row_kernels_need_2d_c_contiguous_input():
+    with pytest.raises(ValueError, match="2-D"):
+        K.softmax(np.ones(5, f32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.log_softmax(np.ones((4, 6), f32)[:, ::2])
+    with pytest.raises(ValueError, match="must match"):
+        K.softmax_backward(np.ones((2, 3), f32), np.ones((3, 2), f32))
+
+
+def test_kernel_ids_are_checked():
+    from minigrad import _kernels
+
+    relu = next(i for i, _, name, _, _ in _kernels.catalog() if name == "relu")
+    with pytest.raises(ValueError, match="no unary kernel"):
+        _kernels.unary(10_000, np.ones(3, f32))
+    with pytest.raises(ValueError, match="no binary kernel"):
+        _kernels.binary(relu, np.ones(3, f32), np.ones(3, f32))

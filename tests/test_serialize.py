@@ -117,15 +117,15 @@ def _change(key, value):
 
 
 @pytest.mark.parametrize("arrays,message", [
-    (_change("layers.0.weight", np.ones((4, 5), np.float32)), "parameters but the file"),
-    (_change("layers.0.weight", np.ones((6, 4), np.float32)), "the architecture needs"),
-    (_change("layers.0.weight", np.ones((4, 6), np.float64)), "the architecture needs"),
-    (_change("layers.0.weight", np.ones((4, 6), np.int32)), "arrays of int32 are not allowed"),
-    (_change("layers.0.weight", np.ones((4, 6), np.float16)), "float16, not a float type"),
-    (_change("layers.2.bias", None), "parameters but the file"),
-    ({**_change("layers.2.bias", None), "extra": np.ones(2, np.float32)}, "do not fit"),
-    (_change("layers.0.bias", np.array([1, np.nan, 0, 0], np.float32)), "non-finite"),
-    (_change("layers.2.weight", np.full((2, 4), np.inf, np.float32)), "non-finite"),
+    (_change("0.weight", np.ones((4, 5), np.float32)), "parameters but the file"),
+    (_change("0.weight", np.ones((6, 4), np.float32)), "the architecture needs"),
+    (_change("0.weight", np.ones((4, 6), np.float64)), "the architecture needs"),
+    (_change("0.weight", np.ones((4, 6), np.int32)), "arrays of int32 are not allowed"),
+    (_change("0.weight", np.ones((4, 6), np.float16)), "float16, not a float type"),
+    (_change("2.bias", None), "parameters but the file"),
+    ({**_change("2.bias", None), "extra": np.ones(2, np.float32)}, "do not fit"),
+    (_change("0.bias", np.array([1, np.nan, 0, 0], np.float32)), "non-finite"),
+    (_change("2.weight", np.full((2, 4), np.inf, np.float32)), "non-finite"),
 ])
 def test_arrays_must_agree_with_the_architecture(tmp_path, arrays, message):
     assert message in load_error(write(tmp_path / "m.npz", arrays))
@@ -148,7 +148,7 @@ def test_an_array_header_is_checked_against_its_bytes_before_allocating(tmp_path
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == "layers.0.weight.npy":
+            if info.filename == "0.weight.npy":
                 data = _npy_header((100000, 100000)) + bytes(96)  # claims 40 GB
             dst.writestr(info.filename, data)
     path.write_bytes(buf.getvalue())
@@ -175,7 +175,7 @@ def test_zip_sizes_that_lie_allocate_nothing_like_them(tmp_path):
     path = write(tmp_path / "m.npz")
     data = bytearray(path.read_bytes())
     claim = 0x70000000  # 1.75 GiB
-    member = data.index(b"layers.0.weight.npy")  # the local header's name
+    member = data.index(b"0.weight.npy")  # the local header's name
     start = data.index(b"\x93NUMPY", member)
     header = _npy_header(((claim - 128) // 4,))
     assert len(header) == 128
@@ -183,7 +183,7 @@ def test_zip_sizes_that_lie_allocate_nothing_like_them(tmp_path):
     central = data.index(b"PK\x01\x02")  # the central directory's first entry
     while True:  # the central directory entry of that member: sizes at +20 and +24
         name_len = struct.unpack("<H", data[central + 28:central + 30])[0]
-        if data[central + 46:central + 46 + name_len] == b"layers.0.weight.npy":
+        if data[central + 46:central + 46 + name_len] == b"0.weight.npy":
             break
         central = data.index(b"PK\x01\x02", central + 4)
     data[central + 20:central + 28] = struct.pack("<II", claim, claim)

@@ -1,26 +1,10 @@
-/* Drivers for one element type: GEMM blocking and packing (after Goto and
- * van de Geijn), and the splitting of elementwise work over OpenMP threads.
- * Included by mg_driver.c with MG_T, MG_S (f32/f64), MG_KC, MG_MC, MG_NC.
+/* GEMM for one element type: blocking and packing (after Goto and van de
+ * Geijn) around the per-ISA macro-kernels of mg_gemm_kernels.h, threaded with
+ * OpenMP. Included by mg_driver.c with MG_T, MG_S (f32/f64), MG_KC, MG_MC,
+ * MG_NC, FN and OPS defined.
  *
- * Work is split into pieces whose boundaries do not depend on the thread
- * count, and partial sums are added in a fixed order, so every result is
- * bit-identical for any number of threads. */
-
-#define MG_CAT2(a, b) a##_##b
-#define MG_CAT(a, b) MG_CAT2(a, b)
-#define FN(name) MG_CAT(name, MG_S)
-#define OPS MG_CAT(mg_ops, MG_S)
-
-static const OPS *FN(ops)(void)
-{
-    switch (mg_isa_active()) {
-#if MG_X86
-    case MG_ISA_AVX512: return &MG_CAT(MG_CAT(mg_ops, MG_S), avx512);
-    case MG_ISA_AVX2: return &MG_CAT(MG_CAT(mg_ops, MG_S), avx2);
-#endif
-    default: return &MG_CAT(MG_CAT(mg_ops, MG_S), generic);
-    }
-}
+ * Blocks do not depend on the thread count, so every result is bit-identical
+ * for any number of threads. */
 
 /* Packs rows [0, mc) x cols [0, kc) of A (strides rs, cs) into slivers of mr
  * rows, each stored column by column and zero-padded to mr rows. */
@@ -121,6 +105,7 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
+        unsigned fp = mg_fp_enter();
         MG_T *my_ap = ap + (size_t)mg_thread_id() * a_elems;
         for (ptrdiff_t jc = 0; jc < N; jc += nc_block) {
             ptrdiff_t nc = N - jc < nc_block ? N - jc : nc_block;
@@ -154,6 +139,7 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
                 }
             }
         }
+        mg_fp_leave(fp);
     }
     free(bp);
     free(ap);
@@ -166,7 +152,9 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
 {
     if (M == 0 || N == 0) return 0;
     if (K == 0) {
+        unsigned fp = mg_fp_enter();
         FN(bias_relu_only)(M, N, C, ldc, accumulate, bias, relu);
+        mg_fp_leave(fp);
         return 0;
     }
     const OPS *ops = FN(ops)();
@@ -185,131 +173,3 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     mg_leave();
     return rc;
 }
-
-/* ---- elementwise: fixed-size chunks, run in parallel when large ---- */
-
-#define MG_CHUNKS(n) (((n) + MG_CHUNK - 1) / MG_CHUNK)
-/* Threads for n elements: one below two chunks. */
-#define MG_WANT(n) ((n) >= 2 * MG_CHUNK ? mg_get_num_threads() : 1)
-
-/* Runs `body` (a loop over chunks k in [0, nch)) on the team size mg_enter
- * grants. */
-#define MG_PARALLEL_CHUNKS(n, nch, body)                                        \
-    do {                                                                        \
-        int nt_ = mg_enter(MG_WANT(n));                                         \
-        _Pragma("omp parallel for schedule(static) num_threads(nt_) if (nt_ > 1)") \
-        for (ptrdiff_t k = 0; k < (nch); k++) {                                 \
-            ptrdiff_t i = k * MG_CHUNK, len = (n) - i < MG_CHUNK ? (n) - i : MG_CHUNK; \
-            body;                                                               \
-        }                                                                       \
-        mg_leave();                                                             \
-    } while (0)
-
-void FN(mg_relu)(ptrdiff_t n, const MG_T *x, MG_T *y)
-{
-    const OPS *ops = FN(ops)();
-    ptrdiff_t nch = MG_CHUNKS(n);
-    MG_PARALLEL_CHUNKS(n, nch, ops->relu(len, x + i, y + i));
-}
-
-void FN(mg_relu_backward)(ptrdiff_t n, const MG_T *g, const MG_T *x, MG_T *dx)
-{
-    const OPS *ops = FN(ops)();
-    ptrdiff_t nch = MG_CHUNKS(n);
-    MG_PARALLEL_CHUNKS(n, nch, ops->relu_backward(len, g + i, x + i, dx + i));
-}
-
-void FN(mg_sigmoid)(ptrdiff_t n, const MG_T *x, MG_T *y)
-{
-    const OPS *ops = FN(ops)();
-    ptrdiff_t nch = MG_CHUNKS(n);
-    MG_PARALLEL_CHUNKS(n, nch, ops->sigmoid(len, x + i, y + i));
-}
-
-void FN(mg_sigmoid_backward)(ptrdiff_t n, const MG_T *g, const MG_T *y, MG_T *dx)
-{
-    const OPS *ops = FN(ops)();
-    ptrdiff_t nch = MG_CHUNKS(n);
-    MG_PARALLEL_CHUNKS(n, nch, ops->sigmoid_backward(len, g + i, y + i, dx + i));
-}
-
-void FN(mg_sgd)(ptrdiff_t n, MG_T *p, const MG_T *g, MG_T *v, MG_T lr, MG_T momentum,
-                MG_T weight_decay)
-{
-    const OPS *ops = FN(ops)();
-    ptrdiff_t nch = MG_CHUNKS(n);
-    MG_PARALLEL_CHUNKS(n, nch, ops->sgd(len, p + i, g + i, v ? v + i : NULL, lr, momentum, weight_decay));
-}
-
-/* Column sums are split by columns, so each sum keeps its row order. */
-void FN(mg_bias_grad)(ptrdiff_t m, ptrdiff_t n, const MG_T *g, MG_T *db)
-{
-    memset(db, 0, (size_t)n * sizeof(MG_T));
-    FN(ops)()->add_rows(m, n, g, db);
-}
-
-void FN(mg_relu_backward_bias)(ptrdiff_t m, ptrdiff_t n, const MG_T *g, const MG_T *y,
-                               MG_T *dx, MG_T *db)
-{
-    memset(db, 0, (size_t)n * sizeof(MG_T));
-    FN(ops)()->relu_backward_bias(m, n, g, y, dx, db);
-}
-
-/* Runs a loss over fixed chunks and adds the chunk sums in order; returns -1
- * when the buffer of partial sums cannot be allocated. */
-#define MG_LOSS_BODY(call)                                                      \
-    const OPS *ops = FN(ops)();                                                 \
-    MG_T scale = (MG_T)(1.0 / (double)n);                                       \
-    ptrdiff_t nch = MG_CHUNKS(n);                                               \
-    double stack_part[64];                                                      \
-    double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double)); \
-    if (!part) return -1;                                                       \
-    MG_PARALLEL_CHUNKS(n, nch, part[k] = call);                                 \
-    double total = 0;                                                           \
-    for (ptrdiff_t k = 0; k < nch; k++) total += part[k];                       \
-    if (part != stack_part) free(part);                                         \
-    *loss = total / (double)n;                                                  \
-    return 0;
-
-int FN(mg_mnist_loss)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad, double *loss)
-{
-    MG_LOSS_BODY(ops->mnist_loss(len, z + i, t + i, grad + i, scale))
-}
-
-int FN(mg_bce_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_T *grad, double *loss)
-{
-    MG_LOSS_BODY(ops->bce_logits(len, z + i, t + i, grad + i, scale))
-}
-
-int FN(mg_softmax_ce)(ptrdiff_t m, ptrdiff_t c, const MG_T *z, const int64_t *labels,
-                      MG_T *grad, double *loss)
-{
-    const OPS *ops = FN(ops)();
-    MG_T scale = (MG_T)(1.0 / (double)m);
-    ptrdiff_t rows = MG_CHUNK / c > 0 ? MG_CHUNK / c : 1;
-    ptrdiff_t nch = (m + rows - 1) / rows;
-    double stack_part[64];
-    double *part = nch <= 64 ? stack_part : malloc((size_t)nch * sizeof(double));
-    if (!part) return -1;
-    int nt = mg_enter((double)m * c >= 2 * MG_CHUNK ? mg_get_num_threads() : 1);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (ptrdiff_t k = 0; k < nch; k++) {
-        ptrdiff_t r0 = k * rows, len = m - r0 < rows ? m - r0 : rows;
-        part[k] = ops->softmax_ce(len, c, z + r0 * c, labels + r0, grad + r0 * c, scale);
-    }
-    mg_leave();
-    double total = 0;
-    for (ptrdiff_t k = 0; k < nch; k++) total += part[k];
-    if (part != stack_part) free(part);
-    *loss = total / (double)m;
-    return 0;
-}
-
-#undef MG_LOSS_BODY
-#undef MG_CHUNKS
-#undef MG_WANT
-#undef MG_PARALLEL_CHUNKS
-#undef OPS
-#undef FN
-#undef MG_CAT
-#undef MG_CAT2

@@ -1,0 +1,75 @@
+# matmul and linear (included by _kernels.pyx).
+
+cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint trans_b,
+                               object out, bint accumulate, object bias, bint relu,
+                               str aname, str bname):
+    cdef cnp.ndarray A = _array(a, fn, aname)
+    cdef cnp.ndarray B = _array(b, fn, bname)
+    cdef cnp.ndarray C, D = None
+    _ndim(A, 2, fn, aname)
+    _ndim(B, 2, fn, bname)
+    cdef int t = _float_type(A, fn, aname)
+    _same_type(B, t, fn, bname, aname)
+    cdef Py_ssize_t s0 = _elem_stride(A, 0, fn, aname), s1 = _elem_stride(A, 1, fn, aname)
+    cdef Py_ssize_t M, K, K2, N, rsa, csa, rsb, csb
+    if trans_a:
+        M, K, rsa, csa = A.shape[1], A.shape[0], s1, s0
+    else:
+        M, K, rsa, csa = A.shape[0], A.shape[1], s0, s1
+    s0 = _elem_stride(B, 0, fn, bname)
+    s1 = _elem_stride(B, 1, fn, bname)
+    if trans_b:
+        K2, N, rsb, csb = B.shape[1], B.shape[0], s1, s0
+    else:
+        K2, N, rsb, csb = B.shape[0], B.shape[1], s0, s1
+    if K != K2:
+        raise ValueError(
+            f"{fn}: shapes do not match: {aname} {_shape(A)}{'.T' if trans_a else ''} @ "
+            f"{bname} {_shape(B)}{'.T' if trans_b else ''} needs equal inner dimensions, "
+            f"got {K} and {K2}")
+    if bias is not None:
+        D = _array(bias, fn, "b")
+        _same_type(D, t, fn, "b", aname)
+        if D.ndim != 1 or D.shape[0] != N:
+            raise ValueError(f"{fn}: b must have shape ({N},) to match the output "
+                             f"({M}, {N}), got {_shape(D)}")
+        _contiguous(D, fn, "b")
+    if accumulate and out is None:
+        raise ValueError(f"{fn}: accumulate=True needs out=")
+    C = _output(out, (M, N), t, fn, "out")
+    _disjoint(C, A, fn, "out", aname, False)
+    _disjoint(C, B, fn, "out", bname, False)
+    if D is not None:
+        _disjoint(C, D, fn, "out", "b", False)
+    cdef int rc
+    cdef void *bp = _data(D) if D is not None else NULL
+    cdef void *pA = _data(A)
+    cdef void *pB = _data(B)
+    cdef void *pC = _data(C)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            rc = mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB,
+                             rsb, csb, <float *>pC, N, accumulate, <float *>bp, relu)
+        else:
+            rc = mg_gemm_f64(M, N, K, <double *>pA, rsa, csa, <double *>pB,
+                             rsb, csb, <double *>pC, N, accumulate, <double *>bp, relu)
+    if rc != 0:
+        raise MemoryError(f"{fn}: could not allocate packing buffers")
+    return C
+
+
+def matmul(a, b, *, bint trans_a=False, bint trans_b=False, out=None, bint accumulate=False):
+    """op(a) @ op(b), where op transposes when trans_a / trans_b is set.
+
+    Covers a linear layer's forward ``x @ w`` and backward products
+    ``x.T @ dy`` (trans_a) and ``dy @ w.T`` (trans_b) without copies.
+    With ``accumulate=True`` the product is added into ``out``."""
+    return _gemm_checked("matmul", a, b, trans_a, trans_b, out, accumulate, None, False,
+                         "a", "b")
+
+
+def linear(x, w, b=None, *, bint relu=False, bint trans_w=False, out=None):
+    """x @ w + b (w transposed first if trans_w), then ReLU if relu.
+
+    Bias and ReLU are applied to each output tile while it is in registers."""
+    return _gemm_checked("linear", x, w, False, trans_w, out, False, b, relu, "x", "w")
