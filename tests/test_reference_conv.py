@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import random_array, seeds
-from test_conv_kernels import conv_cases, pool_cases
+from test_kernel_conv import conv_cases, pool_cases
 
 from minigrad import reference_conv as R
 
