@@ -1,6 +1,7 @@
 """The `minigrad` command line (also `python -m minigrad`).
 
-    minigrad train [options]          train the chapter's simple_net (3 vs 7 by default)
+    minigrad train [options]          train the chapter's simple_net (3 vs 7 by default),
+                                      or a convnet or ResNet-18 (--arch cnn|resnet)
     minigrad evaluate MODEL           accuracy and confusion matrix
     minigrad predict MODEL IMAGE...   class and probability of 28x28 images
     minigrad show                     digits and the mean 3 / mean 7, as text or PNG
@@ -85,32 +86,46 @@ def cmd_train(args):
     from minigrad.serialize import save_model
 
     task = T.TASKS[args.task]
-    hidden = args.hidden or task["hidden"]
-    lr = args.lr if args.lr is not None else task["lr"]
-    momentum = args.momentum if args.momentum is not None else task["momentum"]
-    epochs = args.epochs or task["epochs"]
+    conv = T.ARCHS.get(args.arch)  # None: the chapter's simple_net
+    defaults = conv or task
+    hidden = args.hidden or defaults["width" if conv else "hidden"]
+    lr = args.lr if args.lr is not None else defaults["lr"]
+    momentum = args.momentum if args.momentum is not None else defaults["momentum"]
+    epochs = args.epochs or defaults["epochs"]
+    if conv and args.save:
+        raise CLIError(f"--save: models of --arch {args.arch} cannot be saved yet (the "
+                       f"model file holds Linear/ReLU chains)")
     _set_threads(args.threads)
     if args.plot:
         _need_matplotlib()
     _doing("the training data")
     (x_train, y_train), (x_valid, y_valid), source = T.load_task_data(args.task, args.data)
     loss_func, metric, outputs = T.task_parts(args.task)
+    if conv:  # images as (N, 1, 28, 28)
+        x_train, x_valid = x_train.reshape(-1, 1, 28, 28), x_valid.reshape(-1, 1, 28, 28)
+        loss_func = T.conv_loss(args.task)
     print(f"task {args.task}: {len(x_train)} train, {len(x_valid)} valid images from {source}")
     dls = mg.DataLoaders.from_arrays(x_train, T.targets(args.task, y_train), x_valid,
                                      T.targets(args.task, y_valid),
                                      batch_size=args.batch_size, seed=args.seed)
-    _doing(f"a model with {hidden} hidden units")
-    model = T.build_model(args.task, x_train.shape[1], hidden, args.seed)
-    print(f"model: Linear({x_train.shape[1]}, {hidden}), ReLU, Linear({hidden}, {outputs}); "
-          f"SGD lr={lr} momentum={momentum}, batch {args.batch_size}, "
+    _doing(f"a {args.arch} of width {hidden}" if conv else f"a model with {hidden} hidden units")
+    if conv:
+        model = T.build_conv_model(args.task, args.arch, hidden, args.seed)
+        what, opt = f"{args.arch} of width {hidden}; 1cycle SGD lr_max", partial(
+            mg.SGD, momentum=momentum, weight_decay=T.WEIGHT_DECAY)
+    else:
+        model = T.build_model(args.task, x_train.shape[1], hidden, args.seed)
+        what = f"Linear({x_train.shape[1]}, {hidden}), ReLU, Linear({hidden}, {outputs}); SGD lr"
+        opt = partial(mg.SGD, momentum=momentum)
+    print(f"model: {what}={lr} momentum={momentum}, batch {args.batch_size}, "
           f"{mg.get_num_threads()} thread(s), {mg.kernels.simd_path()} kernels")
-    learn = mg.Learner(dls, model, loss_func, opt_func=partial(mg.SGD, momentum=momentum),
-                       lr=lr, metrics=[metric])
+    learn = mg.Learner(dls, model, loss_func, opt_func=opt, lr=lr, metrics=[metric])
     _doing("training")
     initial = {k: np.array(T.as_array(v)) for k, v in model.state_dict().items()}
     start = time.perf_counter()
-    learn.fit(epochs, target=args.target_accuracy, time_limit=args.time_limit,
-              patience=args.patience, progress=None if args.progress else False)
+    (learn.fit_one_cycle if conv else learn.fit)(
+        epochs, target=args.target_accuracy, time_limit=args.time_limit,
+        patience=args.patience, progress=None if args.progress else False)
     seconds = time.perf_counter() - start
     history = T.history(learn)
     if not history:
@@ -137,7 +152,8 @@ def cmd_train(args):
         print(f"saved the model with the best valid loss{where} to {args.save}")
     if args.json:
         record = {
-            "settings": {"task": args.task, "data": source, "epochs": epochs, "lr": lr,
+            "settings": {"task": args.task, "arch": args.arch, "data": source,
+                         "epochs": epochs, "lr": lr,
                          "momentum": momentum, "batch_size": args.batch_size,
                          "hidden": hidden, "seed": args.seed,
                          "target_accuracy": args.target_accuracy,
@@ -302,7 +318,10 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--lr", type=_nonneg_float)
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--hidden", type=_positive_int)
+    p.add_argument("--arch", choices=["mlp", *T.ARCHS], default="mlp",
+                   help="mlp: the chapter's simple_net; cnn: a small convnet; resnet: "
+                        "ResNet-18 (both trained with a one-cycle schedule)")
+    p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width")
     p.add_argument("--momentum", type=_nonneg_float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accuracy", type=_nonneg_float, metavar="ACC")

@@ -17,6 +17,13 @@ TASKS = {
                    epochs=10),
 }
 PIXELS = 28 * 28
+ARCHS = {
+    # --arch: default lr_max of fit_one_cycle, momentum, epochs, width (SGD, weight
+    # decay 5e-4); "mlp" is the chapter's simple_net with the task's defaults
+    "cnn": dict(lr=0.2, momentum=0.9, epochs=8, width=32),
+    "resnet": dict(lr=0.1, momentum=0.9, epochs=3, width=64),
+}
+WEIGHT_DECAY = 5e-4
 
 
 # ------------------------------------------------------------------ data
@@ -86,6 +93,27 @@ def build_model(task, n_in, hidden, seed):
     outputs = task_parts(task)[2]
     return nn.Sequential(nn.Linear(n_in, hidden, rng=rng), nn.ReLU(),
                          nn.Linear(hidden, outputs, rng=rng))
+
+
+def build_conv_model(task, arch, width, seed):
+    """models.simple_cnn ("cnn") or models.resnet18 ("resnet", torchvision's
+    layout) for 1x28x28 images, with the task's number of outputs."""
+    from minigrad import models
+
+    rng = np.random.default_rng(seed)
+    outputs = task_parts(task)[2]
+    if arch == "cnn":
+        return models.simple_cnn(1, outputs, width, rng=rng)
+    return models.resnet18(outputs, 1, width, rng=rng)
+
+
+def conv_loss(task):
+    """The loss of a convolutional model: cross-entropy on logits (binary for 3v7)."""
+    from minigrad.nn import functional as F
+
+    if task == "3v7":
+        return F.binary_cross_entropy_with_logits
+    return F.cross_entropy
 
 
 def check_model(model, meta, path):
