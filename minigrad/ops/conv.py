@@ -16,11 +16,12 @@ def _nchw(x, fn, name="input"):
     return x
 
 
-def _array(t, dtype):
-    return None if t is None else contiguous(t._a, dtype)
+def _array(t):
+    return None if t is None else contiguous(t._a)
 
 
-def _no(fn, what, value, default):
+def _only(fn, what, value, default):
+    """ValueError unless an option PyTorch has but minigrad lacks keeps its default."""
     if value != default:
         raise ValueError(f"{fn}: {what}={value!r} is not supported (only {default!r})")
 
@@ -47,7 +48,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of input (N, C, H, W) with weight
     (O, C, kh, kw), plus bias (O,); padding an int, a pair, 'valid' or 'same'."""
     fn = "conv2d"
-    _no(fn, "groups", groups, 1)
+    _only(fn, "groups", groups, 1)
     x, w = _nchw(input, fn), _nchw(weight, fn, "weight")
     if padding == "valid":
         padding = 0
@@ -56,7 +57,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     geo = dict(stride=stride, padding=padding, dilation=dilation)
     X, W = contiguous(x._a), contiguous(w._a)
     b = None if bias is None else as_tensor(bias)
-    y = K.conv2d(X, W, _array(b, None), **geo)
+    y = K.conv2d(X, W, _array(b), **geo)
     parents = (x, w) if b is None else (x, w, b)
 
     def backward(g):
@@ -74,7 +75,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Max over each window; with return_indices also each maximum's flat
     index in its input plane (int64, as PyTorch)."""
     fn = "max_pool2d"
-    _no(fn, "ceil_mode", ceil_mode, False)
+    _only(fn, "ceil_mode", ceil_mode, False)
     x = _nchw(input, fn)
     X = contiguous(x._a)
     y, idx = K.max_pool2d(X, kernel_size, stride, padding, dilation)
@@ -87,8 +88,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
                count_include_pad=True, divisor_override=None):
     """Mean over each window (zero padding counted when count_include_pad)."""
     fn = "avg_pool2d"
-    _no(fn, "ceil_mode", ceil_mode, False)
-    _no(fn, "divisor_override", divisor_override, None)
+    _only(fn, "ceil_mode", ceil_mode, False)
+    _only(fn, "divisor_override", divisor_override, None)
     x = _nchw(input, fn)
     X = contiguous(x._a)
     args = (kernel_size, stride, padding, count_include_pad)
@@ -123,12 +124,12 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     b = None if bias is None else as_tensor(bias)
     rm = None if running_mean is None else as_tensor(running_mean)._a
     rv = None if running_var is None else as_tensor(running_var)._a
-    y, mean, invstd = K.batch_norm(X, _array(w, None), _array(b, None), rm, rv,
+    y, mean, invstd = K.batch_norm(X, _array(w), _array(b), rm, rv,
                                    training=training, momentum=momentum, eps=eps, relu=relu)
     parents = (x,) + tuple(t for t in (w, b) if t is not None)
 
     def backward(g):
-        dx, dw, db = K.batch_norm_backward(contiguous(g, y.dtype), X, _array(w, None), mean,
+        dx, dw, db = K.batch_norm_backward(contiguous(g, y.dtype), X, _array(w), mean,
                                            invstd, training=training, y=y if relu else None)
         return (dx,) + ((dw,) if w is not None else ()) + ((db,) if b is not None else ())
     return record(y, parents, backward, fn, tuple(t for t in (x, w) if t is not None))
