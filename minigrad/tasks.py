@@ -21,7 +21,7 @@ ARCHS = {
     # --arch: default lr_max of fit_one_cycle, momentum, epochs, width (SGD, weight
     # decay 5e-4); "mlp" is the chapter's simple_net with the task's defaults
     "cnn": dict(lr=0.2, momentum=0.9, epochs=8, width=32),
-    "resnet": dict(lr=0.1, momentum=0.9, epochs=3, width=64),
+    "resnet": dict(lr=0.1, momentum=0.9, epochs=4, width=64),
 }
 WEIGHT_DECAY = 5e-4
 
