@@ -92,9 +92,6 @@ def cmd_train(args):
     lr = args.lr if args.lr is not None else defaults["lr"]
     momentum = args.momentum if args.momentum is not None else defaults["momentum"]
     epochs = args.epochs or defaults["epochs"]
-    if conv and args.save:
-        raise CLIError(f"--save: models of --arch {args.arch} cannot be saved yet (the "
-                       f"model file holds Linear/ReLU chains)")
     _set_threads(args.threads)
     if args.plot:
         _need_matplotlib()
@@ -194,11 +191,13 @@ def _load(path):
 def _predict(model, task, x):
     import minigrad as mg
 
-    if x.shape[1] != T.n_inputs(model):
-        raise CLIError(f"the model takes {T.n_inputs(model)} inputs but the images have "
+    shape = T.input_shape(model)
+    if x.shape[1] != np.prod(shape):
+        raise CLIError(f"the model takes {shape[0]} inputs but the images have "
                        f"{x.shape[1]} pixels")
+    model.eval()
     with mg.no_grad():
-        out = model(mg.tensor(x))
+        out = model(mg.tensor(x.reshape(-1, *shape)))
     return T.probabilities(task, out.numpy())
 
 
@@ -321,7 +320,8 @@ def build_parser():
     p.add_argument("--arch", choices=["mlp", *T.ARCHS], default="mlp",
                    help="mlp: the chapter's simple_net; cnn: a small convnet; resnet: "
                         "ResNet-18 (both trained with a one-cycle schedule)")
-    p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width")
+    p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width (cnn, "
+                   "resnet)")
     p.add_argument("--momentum", type=_nonneg_float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accuracy", type=_nonneg_float, metavar="ACC")

@@ -14,7 +14,8 @@ import zipfile
 
 import numpy as np
 
-from minigrad import nn
+from minigrad import models, nn
+from minigrad import serialize_conv as SC
 from minigrad._files import atomic_write
 
 FORMAT = "minigrad-model-1"
@@ -29,7 +30,10 @@ def _array(value):
 
 
 def architecture(model):
-    """A JSON-able description of a Sequential of Linear/ReLU/Sigmoid layers."""
+    """A JSON-able description of a Sequential of Linear/ReLU/Sigmoid and
+    convolution, batch-norm, pooling and Flatten layers, or of a models.ResNet."""
+    if isinstance(model, models.ResNet):
+        return SC.resnet_spec(model)
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"only nn.Sequential models can be saved, got {type(model).__name__}")
     layers = []
@@ -40,6 +44,8 @@ def architecture(model):
                            "dtype": str(layer.weight.dtype)})
         elif isinstance(layer, (nn.ReLU, nn.Sigmoid)):
             layers.append({"type": type(layer).__name__})
+        elif SC.layer_spec(layer) is not None:
+            layers.append(SC.layer_spec(layer))
         else:
             raise TypeError(f"cannot save a layer of type {type(layer).__name__}")
     return layers
@@ -50,7 +56,9 @@ def check_architecture(layers):
     known layers whose widths chain; returns the number of parameters."""
     if not isinstance(layers, list) or not layers:
         raise ValueError("the architecture must be a non-empty JSON list of layers")
-    width, params = None, 0
+    if len(layers) == 1 and isinstance(layers[0], dict) and layers[0].get("type") == "ResNet":
+        return SC.check_resnet(layers[0])
+    width, params, linear = None, 0, False
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict):
             raise ValueError(f"layer {i} must be a JSON object, got {type(spec).__name__}")
@@ -67,11 +75,14 @@ def check_architecture(layers):
             if width is not None and spec["in"] != width:
                 raise ValueError(f"layer {i} (Linear) takes {spec['in']} inputs but the layer "
                                  f"before gives {width}")
-            width = spec["out"]
+            width, linear = spec["out"], True
             params += spec["in"] * spec["out"] + (spec["out"] if spec["bias"] else 0)
+        elif kind in SC.LAYERS:
+            values, width = SC.check_layer(i, spec, width)
+            params += values
         elif kind not in ("ReLU", "Sigmoid"):
             raise ValueError(f"layer {i}: unknown layer type {kind!r}")
-    if width is None:
+    if not linear:
         raise ValueError("the architecture has no Linear layer")
     return params
 
@@ -79,9 +90,13 @@ def check_architecture(layers):
 def build(layers):
     """The Sequential that architecture() described (checked first)."""
     check_architecture(layers)
+    if layers[0]["type"] == "ResNet":
+        return SC.build_resnet(layers[0])
     modules = []
     for spec in layers:
-        if spec["type"] == "Linear":
+        if spec["type"] in SC.LAYERS:
+            modules.append(SC.build_layer(spec))
+        elif spec["type"] == "Linear":
             modules.append(nn.Linear(spec["in"], spec["out"], bias=spec["bias"],
                                      dtype=np.dtype(spec.get("dtype", "float32"))))
         else:
@@ -114,7 +129,7 @@ def _read_member(zf, info, path):
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
             raise ValueError(f"npy version {version} not supported")
-        if dtype.hasobject or dtype.kind not in "fU":
+        if dtype.hasobject or (dtype.kind not in "fU" and dtype != np.int64):
             raise ValueError(f"{info.filename}: arrays of {dtype} are not allowed")
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes != info.file_size - f.tell():
@@ -178,7 +193,8 @@ def load_model(path, max_bytes=MAX_MODEL_BYTES):
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
     for name, value in arrays.items():
-        if value.dtype.name not in _FLOATS:
+        if value.dtype.name not in _FLOATS and not (  # BatchNorm's batch count
+                name.endswith("num_batches_tracked") and value.dtype == np.int64):
             raise ValueError(f"{path}: array {name!r} is {value.dtype}, not a float type")
     present = sum(v.size for v in arrays.values())
     if present != params:

@@ -127,11 +127,15 @@ def check_model(model, meta, path):
     if classes != TASKS[task]["classes"]:
         raise ValueError(f"{path}: metadata classes {classes!r} are not task {task}'s "
                          f"{TASKS[task]['classes']}")
-    linears = [m for m in model.layers if hasattr(m, "in_features")]
+    last = getattr(model, "fc", None) or [m for m in model.layers
+                                          if hasattr(m, "in_features")][-1]
     outputs = task_parts(task)[2]
-    if linears[-1].out_features != outputs:
+    if last.out_features != outputs:
         raise ValueError(f"{path}: task {task} needs {outputs} output(s), the model has "
-                         f"{linears[-1].out_features}")
+                         f"{last.out_features}")
+    if input_shape(model) not in ((PIXELS,), (1, 28, 28)):
+        raise ValueError(f"{path}: the model takes inputs of shape {input_shape(model)}, "
+                         f"not 28x28 grayscale images")
     return task
 
 
@@ -140,8 +144,13 @@ def as_array(value):
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
 
-def n_inputs(model):
-    return next(m for m in model.layers if hasattr(m, "in_features")).in_features
+def input_shape(model):
+    """The shape of one input: (pixels,) for the chapter's net, (channels, 28,
+    28) for a convolutional model."""
+    first = getattr(model, "conv1", None) or model.layers[0]
+    if hasattr(first, "in_channels"):
+        return (first.in_channels, 28, 28)
+    return (next(m for m in model.layers if hasattr(m, "in_features")).in_features,)
 
 
 def history(learn):
