@@ -133,9 +133,10 @@ def check_model(model, meta, path):
     if last.out_features != outputs:
         raise ValueError(f"{path}: task {task} needs {outputs} output(s), the model has "
                          f"{last.out_features}")
-    if input_shape(model) not in ((PIXELS,), (1, 28, 28)):
-        raise ValueError(f"{path}: the model takes inputs of shape {input_shape(model)}, "
-                         f"not 28x28 grayscale images")
+    shape = input_shape(model)
+    if len(shape) == 3 and shape != (1, 28, 28):
+        raise ValueError(f"{path}: the model takes {shape[0]}-channel images, not 28x28 "
+                         f"grayscale ones")
     return task
 
 
