@@ -34,3 +34,13 @@ def test_resnet_saves_and_loads(tmp_path):
         "--save", str(model), "--no-progress")
     out = run("evaluate", str(model)).stdout
     assert "task digits" in out and "accuracy: " in out
+
+
+def test_a_color_model_is_refused_for_grayscale_digits(tmp_path):
+    from minigrad import models
+    from minigrad.serialize import save_model
+
+    save_model(models.resnet18(1, 3, 4), tmp_path / "rgb.npz",
+               {"task": "3v7", "classes": ["7", "3"]})
+    out = run("evaluate", str(tmp_path / "rgb.npz"), check=False)
+    assert out.returncode == 2 and "takes 3-channel images" in out.stderr
