@@ -140,3 +140,12 @@ def test_bad_constructor_arguments():
         nn.Conv2d(4, 4, 3, groups=2)
     with pytest.raises(ValueError, match="stride and dilation must be >= 1"):
         nn.Conv2d(3, 4, 3, stride=0)
+
+
+def test_double_casts_parameters_and_running_statistics():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()).double()
+    bn = model[1]
+    assert bn.running_mean.dtype == np.float64 and bn.weight.dtype == np.float64
+    assert bn.num_batches_tracked.dtype == np.int64
+    y = model(mg.tensor(random_array(0, (2, 1, 5, 5), np.float64)))
+    assert y.dtype == np.float64 and int(bn.num_batches_tracked.numpy()) == 1
