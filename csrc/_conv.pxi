@@ -4,11 +4,12 @@
 
 # ---------------------------------------------------------------- conv2d
 
-def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, out=None):
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, bint relu=False, out=None):
     """2-D convolution (cross-correlation, as PyTorch), groups=1.
 
     x: (N, C, H, W); w: (O, C, kh, kw); b: (O,) or None. Returns
-    (N, O, OH, OW) with OH = (H + 2*padding - dilation*(kh-1) - 1) // stride + 1."""
+    (N, O, OH, OW) with OH = (H + 2*padding - dilation*(kh-1) - 1) // stride + 1;
+    relu=True applies max(y, 0) as the GEMM stores y."""
     cdef str fn = "conv2d"
     cdef cnp.ndarray X = _nchw(x, fn, "x", -1)
     cdef int t = _float_type(X, fn, "x")
@@ -30,9 +31,10 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, out=None):
     cdef int rc
     with nogil:
         if _is32(t):
-            rc = mg_conv2d_f32(&g, <float *>px, <float *>pw, <float *>pb, <float *>py)
+            rc = mg_conv2d_f32(&g, <float *>px, <float *>pw, <float *>pb, relu, <float *>py)
         else:
-            rc = mg_conv2d_f64(&g, <double *>px, <double *>pw, <double *>pb, <double *>py)
+            rc = mg_conv2d_f64(&g, <double *>px, <double *>pw, <double *>pb, relu,
+                               <double *>py)
     if rc != 0:
         raise MemoryError(f"{fn}: out of memory")
     return Y

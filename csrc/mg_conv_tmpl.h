@@ -2,19 +2,20 @@
  *
  * Per image, the output rows are cut into tiles whose im2col matrix
  * (K = c*kh*kw rows, one column per output position) fits MG_CONV_COL_BYTES:
- *   forward        y[:, tile]  = w (oc x K) @ col          (bias preloaded)
+ *   forward        y[:, tile]  = w (oc x K) @ col   (bias preloaded; ReLU fused)
  *   input grad     col = w.T @ dy[:, tile], then col2im adds col into dx
  *   weight grad    dw += dy[:, tile] @ col.T
  * A 1x1 convolution with stride 1 and no padding uses x itself as col.
  * Tiles depend only on the shapes, each output is summed in a fixed order, and
  * the GEMM is bit-identical for any thread count, so the results are too. */
 
-/* The one call into the GEMM: C (ldc) (+)= A B, strides in elements. */
+/* The one call into the GEMM: C (ldc) (+)= A B, then max(C, 0) if relu;
+ * strides in elements. */
 static int FN(conv_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A,
                          ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb,
-                         ptrdiff_t csb, MG_T *C, ptrdiff_t ldc, int accumulate)
+                         ptrdiff_t csb, MG_T *C, ptrdiff_t ldc, int accumulate, int relu)
 {
-    return FN(mg_gemm)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, NULL, 0);
+    return FN(mg_gemm)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, NULL, relu);
 }
 
 static int FN(conv_pointwise)(const mg_conv2d_geom *g)
@@ -107,21 +108,21 @@ static void FN(col2im)(const mg_conv2d_geom *g, const MG_T *col, ptrdiff_t r0,
 
 /* Forward of one image. */
 static int FN(conv_fwd_image)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w,
-                              const MG_T *b, MG_T *y, MG_T *col)
+                              const MG_T *b, int relu, MG_T *y, MG_T *col)
 {
     const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
     if (b)
         for (ptrdiff_t o = 0; o < g->oc; o++)
             for (ptrdiff_t p = 0; p < ohw; p++) y[o * ohw + p] = b[o];
     if (FN(conv_pointwise)(g))
-        return FN(conv_gemm)(g->oc, ohw, K, w, K, 1, x, ohw, 1, y, ohw, b != NULL);
+        return FN(conv_gemm)(g->oc, ohw, K, w, K, 1, x, ohw, 1, y, ohw, b != NULL, relu);
     const ptrdiff_t rows = FN(conv_rows)(g);
     int rc = 0;
     for (ptrdiff_t r0 = 0; r0 < g->oh; r0 += rows) {
         ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
         FN(im2col)(g, x, r0, r1, col);
         rc |= FN(conv_gemm)(g->oc, T, K, w, K, 1, col, T, 1, y + r0 * g->ow, ohw,
-                            b != NULL);
+                            b != NULL, relu);
     }
     return rc;
 }
@@ -131,13 +132,13 @@ static int FN(conv_bwd_input_image)(const mg_conv2d_geom *g, const MG_T *dy,
 {
     const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
     if (FN(conv_pointwise)(g))
-        return FN(conv_gemm)(g->c, ohw, g->oc, w, 1, K, dy, ohw, 1, dx, ohw, 0);
+        return FN(conv_gemm)(g->c, ohw, g->oc, w, 1, K, dy, ohw, 1, dx, ohw, 0, 0);
     memset(dx, 0, (size_t)g->c * g->h * g->w * sizeof(MG_T));
     const ptrdiff_t rows = FN(conv_rows)(g);
     int rc = 0;
     for (ptrdiff_t r0 = 0; r0 < g->oh; r0 += rows) {
         ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
-        rc |= FN(conv_gemm)(K, T, g->oc, w, 1, K, dy + r0 * g->ow, ohw, 1, col, T, 0);
+        rc |= FN(conv_gemm)(K, T, g->oc, w, 1, K, dy + r0 * g->ow, ohw, 1, col, T, 0, 0);
         FN(col2im)(g, col, r0, r1, dx);
     }
     return rc;
@@ -155,7 +156,7 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
     for (ptrdiff_t n = n0; n < n1; n++) {
         const MG_T *xn = x + n * xs, *dyn = dy + n * ys;
         if (FN(conv_pointwise)(g)) {
-            rc |= FN(conv_gemm)(g->oc, K, ohw, dyn, ohw, 1, xn, 1, ohw, dw, K, accumulate);
+            rc |= FN(conv_gemm)(g->oc, K, ohw, dyn, ohw, 1, xn, 1, ohw, dw, K, accumulate, 0);
             accumulate = 1;
             continue;
         }
@@ -163,7 +164,7 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
             ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
             FN(im2col)(g, xn, r0, r1, col);
             rc |= FN(conv_gemm)(g->oc, K, T, dyn + r0 * g->ow, ohw, 1, col, 1, T, dw, K,
-                                accumulate);
+                                accumulate, 0);
             accumulate = 1;
         }
     }
@@ -210,11 +211,11 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
 }
 
 int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const MG_T *b,
-                  MG_T *y)
+                  int relu, MG_T *y)
 {
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
     double work = FN(conv_work)(g);
-    MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, y + n * ys, col));
+    MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
 }
 
 int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,

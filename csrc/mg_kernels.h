@@ -78,7 +78,7 @@ typedef struct {
     void mg_adam_step_##S(ptrdiff_t n, T *p, const T *g, T *m, T *v,            \
                           const mg_adam_params *h);                     \
     int mg_conv2d_##S(const mg_conv2d_geom *g, const T *x, const T *w,          \
-                      const T *b, T *y);                                        \
+                      const T *b, int relu, T *y);                              \
     int mg_conv2d_backward_input_##S(const mg_conv2d_geom *g, const T *dy,      \
                                      const T *w, T *dx);                        \
     int mg_conv2d_backward_weight_##S(const mg_conv2d_geom *g, const T *x,      \

@@ -74,9 +74,9 @@ cdef extern from "mg_kernels.h" nogil:
         Py_ssize_t kh, kw, sh, sw, ph, pw, dh, dw
 
     int mg_conv2d_f32(const mg_conv2d_geom *g, const float *x, const float *w,
-                      const float *b, float *y)
+                      const float *b, int relu, float *y)
     int mg_conv2d_f64(const mg_conv2d_geom *g, const double *x, const double *w,
-                      const double *b, double *y)
+                      const double *b, int relu, double *y)
     int mg_conv2d_backward_input_f32(const mg_conv2d_geom *g, const float *dy,
                                      const float *w, float *dx)
     int mg_conv2d_backward_input_f64(const mg_conv2d_geom *g, const double *dy,

@@ -62,13 +62,16 @@ def _store(result, out):
 
 # ---------------------------------------------------------------- conv2d
 
-def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, out=None):
-    """y[n, o] = sum over c, i, j of w[o, c, i, j] * x_padded[n, c, window] + b[o]."""
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, relu=False, out=None):
+    """y[n, o] = sum over c, i, j of w[o, c, i, j] * x_padded[n, c, window] + b[o]
+    (then max(y, 0) if relu)."""
     kh, kw, s, p, d, oh, ow = _geometry(x.shape[2:], w.shape[2:], stride, padding, dilation)
     cols = _windows(_pad(x, p), kh, kw, oh, ow, s, d)
     y = np.einsum("ncijuv,ocij->nouv", cols, w)
     if b is not None:
         y = y + b[:, None, None]
+    if relu:
+        y = np.maximum(y, 0)
     return _store(y.astype(x.dtype), out)
 
 

@@ -457,8 +457,11 @@ def _nchw_case(data, name):
     if name == "conv2d":
         b = data.draw(st.one_of(st.none(), arrays(shape=w_shape[:1], dtype=x.dtype)
                                 if not hostile else arrays()))
-        return (lambda: K.conv2d(x, w, b, **geo), [x, w] + ([b] if b is not None else []),
-                lambda: R.conv2d(f64(x), f64(w), None if b is None else f64(b), **geo))
+        relu = data.draw(st.booleans())
+        return (lambda: K.conv2d(x, w, b, relu=relu, **geo),
+                [x, w] + ([b] if b is not None else []),
+                lambda: R.conv2d(f64(x), f64(w), None if b is None else f64(b), relu=relu,
+                                 **geo))
     if name == "conv2d_backward_input":
         g = _grad_like(data, hostile, x, w_shape, geo)
         shape = data.draw(st.sampled_from([(2, 3, 7, 7), (3, 5), (2, -1, 3, 3)])) \

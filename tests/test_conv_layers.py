@@ -149,3 +149,13 @@ def test_double_casts_parameters_and_running_statistics():
     assert bn.num_batches_tracked.dtype == np.int64
     y = model(mg.tensor(random_array(0, (2, 1, 5, 5), np.float64)))
     assert y.dtype == np.float64 and int(bn.num_batches_tracked.numpy()) == 1
+
+
+def test_conv2d_relu_gradcheck_and_sequential_fusion():
+    x, w, b = t64(0, (2, 2, 6, 5)), t64(1, (3, 2, 3, 3)), t64(2, (3,))
+    assert mg.gradcheck(lambda x, w, b: F.conv2d_relu(x, w, b, padding=1), [x, w, b])
+    conv = nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
+    model = nn.Sequential(conv, nn.ReLU())
+    y = model(x)
+    assert isinstance(model._plan[0], nn.Conv2dReLU) and y.grad_fn.op == "conv2d_relu"
+    np.testing.assert_array_equal(y.numpy(), F.relu(conv(x)).numpy())

@@ -45,6 +45,7 @@ def test_conv2d_and_its_gradients_match_reference(simd, threads, dtype, case, se
     y = K.conv2d(x, w, b, **geo)
     bound = R.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), **geo)
     assert_sum_close(y, R.conv2d(x, w, b, **geo), bound, ws[1] * ws[2] * ws[3] + 1, dtype)
+    np.testing.assert_array_equal(K.conv2d(x, w, b, relu=True, **geo), np.maximum(y, 0))
 
     g = random_array(seed + 3, y.shape, dtype)
     dx = K.conv2d_backward_input(g, w, xs, **geo)

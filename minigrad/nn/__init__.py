@@ -9,6 +9,7 @@ from minigrad.nn.conv import (
     BatchNorm2d,
     BatchNormReLU,
     Conv2d,
+    Conv2dReLU,
     MaxPool2d,
 )
 from minigrad.nn.layers import (
@@ -38,8 +39,8 @@ from minigrad.nn.layers import (
 from minigrad.nn.module import Module, ModuleList, Parameter, Sequential
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-           "BatchNorm2d", "BatchNormReLU", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU",
-           "Flatten", "GELU", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear",
+           "BatchNorm2d", "BatchNormReLU", "Conv2d", "Conv2dReLU", "CrossEntropyLoss", "Dropout",
+           "ELU", "Flatten", "GELU", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear",
            "LinearReLU", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
            "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh",
            "functional"]

@@ -3,6 +3,7 @@ names, arguments, parameter names and initialisation)."""
 import numpy as np
 
 from minigrad.nn import functional as F
+from minigrad.nn.layers import ReLU
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator
 from minigrad.tensor import Tensor
@@ -49,6 +50,13 @@ class Conv2d(Module):
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
+    def fuse_with(self, following):
+        """Conv2d then ReLU (neither overridden) -> Conv2dReLU, one kernel each way."""
+        if (type(self).forward is Conv2d.forward and isinstance(following, ReLU)
+                and type(following).forward is ReLU.forward):
+            return Conv2dReLU(self)
+        return None
+
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -57,6 +65,17 @@ class Conv2d(Module):
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv2dReLU(Module):
+    """relu(conv(x)) with the ReLU fused into the convolution, sharing its parameters."""
+
+    def __init__(self, conv):
+        self.conv = conv
+
+    def forward(self, x):
+        c = self.conv
+        return F.conv2d_relu(x, c.weight, c.bias, c.stride, c.padding, c.dilation)
 
 
 class MaxPool2d(Module):
@@ -155,7 +174,6 @@ class _BatchNorm(Module):
 
     def fuse_with(self, following):
         """BatchNorm then ReLU (neither overridden) -> one fused kernel each way."""
-        from minigrad.nn.layers import ReLU
         if (type(self).forward is _BatchNorm.forward and isinstance(following, ReLU)
                 and type(following).forward is ReLU.forward):
             return BatchNormReLU(self)

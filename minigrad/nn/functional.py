@@ -21,6 +21,7 @@ from minigrad.ops.conv import (
     batch_norm,
     batch_norm_relu,
     conv2d,
+    conv2d_relu,
     max_pool2d,
 )
 from minigrad.ops.linalg import linear, linear_relu, matmul
@@ -36,7 +37,8 @@ from minigrad.ops.losses import (
 from minigrad.ops.shape import pad
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "batch_norm_relu",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv2d_relu",
+           "cross_entropy",
            "dropout", "elu", "gelu", "hardtanh", "l1_loss", "leaky_relu", "linear",
            "linear_relu", "log_softmax", "matmul", "max_pool2d", "mnist_loss", "mse_loss",
            "nll_loss", "pad", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh"]

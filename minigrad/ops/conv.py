@@ -44,10 +44,7 @@ def _same_padding(weight, dilation, stride, fn):
     return tuple(pads)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
-    """2-D convolution (cross-correlation) of input (N, C, H, W) with weight
-    (O, C, kh, kw), plus bias (O,); padding an int, a pair, 'valid' or 'same'."""
-    fn = "conv2d"
+def _conv2d(fn, input, weight, bias, stride, padding, dilation, groups, relu):  # noqa: A002
     _only(fn, "groups", groups, 1)
     x, w = _nchw(input, fn), _nchw(weight, fn, "weight")
     if padding == "valid":
@@ -57,17 +54,31 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     geo = dict(stride=stride, padding=padding, dilation=dilation)
     X, W = contiguous(x._a), contiguous(w._a)
     b = None if bias is None else as_tensor(bias)
-    y = K.conv2d(X, W, _array(b), **geo)
+    y = K.conv2d(X, W, _array(b), relu=relu, **geo)
     parents = (x, w) if b is None else (x, w, b)
 
     def backward(g):
         g = contiguous(g, y.dtype)
+        if relu:
+            g = K.relu_backward(g, y)
         dx = K.conv2d_backward_input(g, W, X.shape, **geo) if x.requires_grad else None
         dw = K.conv2d_backward_weight(X, g, W.shape[2:], **geo) if w.requires_grad else None
         if b is None:
             return dx, dw
         return dx, dw, K.conv2d_backward_bias(g) if b.requires_grad else None
-    return record(y, parents, backward, fn, (x, w))
+    return record(y, parents, backward, fn, (x, w), saves_output=relu)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """2-D convolution (cross-correlation) of input (N, C, H, W) with weight
+    (O, C, kh, kw), plus bias (O,); padding an int, a pair, 'valid' or 'same'."""
+    return _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups, False)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """relu(conv2d(...)): the ReLU applied as the GEMM stores the output, and
+    its mask applied to the gradient in one pass."""
+    return _conv2d("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, True)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
@@ -151,5 +162,6 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None,  #
                        eps, True)
 
 
-FUNCTIONS = [conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm, batch_norm_relu]
+FUNCTIONS = [conv2d, conv2d_relu, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm,
+             batch_norm_relu]
 __all__ = [fn.__name__ for fn in FUNCTIONS]
