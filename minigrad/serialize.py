@@ -224,7 +224,9 @@ def _text(texts, key, path):
     if isinstance(value, np.ndarray) and value.dtype.kind == "U" and value.shape == ():
         value = str(value)
     if not isinstance(value, str):
-        raise ValueError(f"{path}: not a minigrad model file (no {key} text)")
+        hint = "; to read bare weights, pass the model: load(path, model)" \
+            if key == "__format__" else ""
+        raise ValueError(f"{path}: not a minigrad model file (no {key} text{hint})")
     return value
 
 
