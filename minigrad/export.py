@@ -24,6 +24,7 @@ __all__ = ["EMITTERS", "OPSET", "Graph", "emitter", "export_file", "input_shape_
            "to_onnx"]
 
 OPSET = 17
+FLOAT, DOUBLE = 1, 11  # onnx.TensorProto.FLOAT, .DOUBLE
 Shape = tuple  # static sizes; None for the (dynamic) batch dimension
 Emitter = Callable[["Graph", nn.Module, str, Shape], tuple[str, Shape]]
 EMITTERS: dict[type, Emitter] = {}
@@ -104,17 +105,12 @@ def _linear(g, m, x, shape):
     if shape[-1] != m.in_features:
         raise ValueError(f"Linear({m.in_features}, {m.out_features}) gets inputs of "
                          f"size {shape[-1]}")
-    weight = m.weight.numpy()
-    out_shape = (*shape[:-1], m.out_features)
-    if len(shape) == 2:
-        inputs = [x, g.const(weight, "weight")]
-        if m.bias is not None:
-            inputs.append(g.const(m.bias.numpy(), "bias"))
-        return g.node("Gemm", inputs, "linear", transB=1), out_shape
-    y = g.node("MatMul", [x, g.const(weight.T, "weight_t")])
+    if len(shape) != 2:
+        raise ValueError(f"Linear takes 2-D inputs (batch, features), got {len(shape)}-D")
+    inputs = [x, g.const(m.weight.numpy(), "weight")]
     if m.bias is not None:
-        y = g.node("Add", [y, g.const(m.bias.numpy(), "bias")], "linear")
-    return y, out_shape
+        inputs.append(g.const(m.bias.numpy(), "bias"))
+    return g.node("Gemm", inputs, "linear", transB=1), (shape[0], m.out_features)
 
 
 @emitter(nn.LinearReLU)
@@ -132,7 +128,18 @@ def _unary(op: str, **attrs_of: Callable[[nn.Module], object]) -> Emitter:
 for _type, _op in [(nn.ReLU, "Relu"), (nn.Sigmoid, "Sigmoid"), (nn.Tanh, "Tanh"),
                    (nn.Identity, "Identity"), (nn.Dropout, "Identity")]:
     emitter(_type)(_unary(_op))
-emitter(nn.ELU)(_unary("Elu", alpha=lambda m: float(m.alpha)))
+
+
+@emitter(nn.ELU)
+def _elu(g, m, x, shape):
+    if g.dtype != np.float64:
+        return g.node("Elu", [x], alpha=float(m.alpha)), shape
+    # ONNX Runtime has no double Elu: x where x > 0, else alpha (exp(x) - 1)
+    below = g.node("Mul", [g.node("Sub", [g.node("Exp", [x]), g.const(1.0)]),
+                           g.const(m.alpha)])
+    return g.node("Where", [g.node("Greater", [x, g.const(0.0)]), x, below], "elu"), shape
+
+
 emitter(nn.LeakyReLU)(_unary("LeakyRelu", alpha=lambda m: float(m.negative_slope)))
 
 
@@ -154,7 +161,11 @@ def _gelu(g, m, x, shape):
         inner = g.node("Add", [x, g.node("Mul", [cube, g.const(0.044715)])])
         t = g.node("Tanh", [g.node("Mul", [inner, g.const(math.sqrt(2 / math.pi))])])
     else:  # 0.5 x (1 + erf(x / sqrt 2))
-        t = g.node("Erf", [g.node("Div", [x, g.const(math.sqrt(2.0))])])
+        t = g.node("Div", [x, g.const(math.sqrt(2.0))])
+        if g.dtype == np.float64:  # ONNX Runtime has no double Erf: float's is within 1e-7
+            t = g.node("Cast", [g.node("Erf", [g.node("Cast", [t], to=FLOAT)])], to=DOUBLE)
+        else:
+            t = g.node("Erf", [t])
     half_x = g.node("Mul", [x, g.const(0.5)])
     return g.node("Mul", [half_x, g.node("Add", [t, g.const(1.0)])], "gelu"), shape
 
@@ -162,7 +173,11 @@ def _gelu(g, m, x, shape):
 @emitter(nn.Softplus)
 def _softplus(g, m, x, shape):  # log(1 + exp(beta x)) / beta; x where beta x > threshold
     z = g.node("Mul", [x, g.const(m.beta)])
-    soft = g.node("Div", [g.node("Softplus", [z]), g.const(m.beta)])
+    # log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)), from ops that ONNX Runtime
+    # has for double too (its Softplus is float only)
+    tail = g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])])
+    log1p = g.node("Log", [g.node("Add", [tail, g.const(1.0)])])
+    soft = g.node("Div", [g.node("Add", [g.node("Relu", [z]), log1p]), g.const(m.beta)])
     big = g.node("Greater", [z, g.const(m.threshold)])
     return g.node("Where", [big, x, soft], "softplus"), shape
 
