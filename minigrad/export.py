@@ -202,28 +202,36 @@ def _flatten(g, m, x, shape):
     return g.node("Reshape", [x, g.const(target, "shape", np.int64)], "flatten"), out
 
 
-def _float_type(model: nn.Module) -> np.dtype:
+def _float_type(model: nn.Module, dtype) -> np.dtype:
     dtypes = {p.numpy().dtype for p in model.parameters()}
+    if dtype is not None:
+        dtypes.add(np.dtype(dtype))
     if len(dtypes) > 1:
-        raise TypeError(f"the model mixes parameter dtypes {sorted(map(str, dtypes))}")
-    return dtypes.pop() if dtypes else np.dtype(np.float32)
+        raise TypeError(f"the model's parameters and input must share one float type, got "
+                        f"{sorted(map(str, dtypes))}")
+    dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"ONNX export supports float32 and float64 models, got {dtype}")
+    return dtype
 
 
 def to_onnx(model: nn.Module, path, input_shape: Sequence[int], *, opset: int = OPSET,
-            metadata: dict | None = None):
+            metadata: dict | None = None, dtype=None):
     """Write ``model`` as an ONNX file at path and return the ModelProto.
 
     ``input_shape`` is the shape of ONE sample, without the batch dimension
     (``(784,)`` for flat MNIST images); the graph's input "input" has shape
     ("batch", *input_shape) in the model's float type, and its output is
-    "output". ``metadata`` (str -> str) becomes the model's metadata_props."""
+    "output". ``dtype`` is the float type, by default the parameters' (float32
+    for a model without parameters). ``metadata`` (str -> str) becomes the
+    model's metadata_props."""
     onnx = _onnx()
     helper = onnx.helper
     input_shape = tuple(input_shape)
     if not all(type(d) is int and d > 0 for d in input_shape):
         raise ValueError(f"input_shape must be positive integers (one sample, without the "
                          f"batch dimension), got {input_shape}")
-    g = Graph(onnx, _float_type(model))
+    g = Graph(onnx, _float_type(model, dtype))
     out, out_shape = g.emit(model, "input", (None, *input_shape))
     g.nodes.append(helper.make_node("Identity", [out], ["output"]))
     elem = helper.np_dtype_to_tensor_dtype(g.dtype)

@@ -56,6 +56,17 @@ def test_each_activation_on_both_sides_of_its_kinks(tmp_path, dtype, make):
     np.testing.assert_allclose(got, predict(model, x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", [nn.Softplus(2.0, 3.0), nn.Softplus(0.5, 1.0), nn.ELU(0.5),
+                                   nn.Hardtanh(-0.3, 0.7), nn.LeakyReLU(0.2), nn.GELU("tanh"),
+                                   nn.SiLU()], ids=repr)
+def test_activation_options_on_a_line_through_the_kinks(tmp_path, dtype, layer):
+    E.to_onnx(nn.Sequential(layer), tmp_path / "m.onnx", (401,), dtype=dtype)
+    x = np.linspace(-8, 8, 401, dtype=dtype)[None]
+    got = runtime(tmp_path / "m.onnx").run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, predict(nn.Sequential(layer), x), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layer", [nn.Flatten(0, -1), nn.Flatten(1, 2), nn.Flatten(2, -1),
                                    nn.Softmax(dim=1), nn.LogSoftmax(dim=-2)])
 def test_shapes_and_axes_follow_the_layer(tmp_path, layer):
@@ -83,6 +94,8 @@ def test_what_cannot_be_exported_is_named(tmp_path):
         E.to_onnx(nn.Sequential(nn.Softmax(dim=2)), tmp_path / "m.onnx", (3,))
     with pytest.raises(ValueError, match="without the batch dimension"):
         E.to_onnx(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.onnx", (0, 2))
+    with pytest.raises(TypeError, match="share one float type"):
+        E.to_onnx(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.onnx", (2,), dtype=np.float64)
     with pytest.raises(TypeError, match="pass input_shape"):
         E.input_shape_of(nn.Sequential(nn.Flatten(), nn.Linear(2, 2)))
     assert list(tmp_path.iterdir()) == []
