@@ -13,6 +13,7 @@ to the function that writes its nodes; to export a new layer, register one::
 import json
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def _linear_relu(g, m, x, shape):
     return g.node("Relu", [y]), shape
 
 
-def _unary(op: str, **attrs_of: Callable[[nn.Module], object]) -> Emitter:
+def _unary(op: str, **attrs_of: Callable[[Any], object]) -> Emitter:
     def emit(g, m, x, shape):
         return g.node(op, [x], **{k: f(m) for k, f in attrs_of.items()}), shape
     return emit

@@ -5,7 +5,7 @@ import numbers
 
 from minigrad import callbacks as C
 from minigrad import schedule as S
-from minigrad.ops import cat
+from minigrad.ops.shape import cat
 from minigrad.optim import SGD
 from minigrad.tensor import Tensor, no_grad
 

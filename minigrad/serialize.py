@@ -13,6 +13,7 @@ import json
 import math
 import os
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def _array(value):
 
 
 _FLOAT, _INT = "a finite number", "an integer"
-_SIMPLE = {  # parameter-free layers: {option: (default, kind)}
+_SIMPLE: dict[str, dict[str, tuple[Any, Any]]] = {  # {layer: {option: (default, kind)}}
     "ReLU": {}, "Sigmoid": {}, "Tanh": {}, "SiLU": {}, "Identity": {},
     "GELU": {"approximate": ("none", ("none", "tanh"))},
     "Softplus": {"beta": (1.0, _FLOAT), "threshold": (20.0, _FLOAT)},
