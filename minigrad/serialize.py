@@ -61,7 +61,7 @@ def architecture(model: nn.Sequential) -> list[dict]:
         if getattr(nn, kind, None) is not type(layer) or kind not in (*_LINEAR, *_SIMPLE):
             raise TypeError(f"cannot save a layer of type {kind}")
         if kind in _LINEAR:
-            linear = layer.linear if kind == "LinearReLU" else layer
+            linear: Any = getattr(layer, "linear", layer)  # LinearReLU wraps a Linear
             layers.append({"type": kind, "in": linear.in_features,
                            "out": linear.out_features, "bias": linear.bias is not None,
                            "dtype": str(linear.weight.dtype)})
