@@ -228,6 +228,9 @@ def to_onnx(model: nn.Module, path, input_shape: Sequence[int], *, opset: int = 
     model's metadata_props."""
     onnx = _onnx()
     helper = onnx.helper
+    if not 13 <= opset <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"opset must be from 13 (Softmax along one axis) to "
+                         f"{onnx.defs.onnx_opset_version()}, got {opset}")
     input_shape = tuple(input_shape)
     if not all(type(d) is int and d > 0 for d in input_shape):
         raise ValueError(f"input_shape must be positive integers (one sample, without the "

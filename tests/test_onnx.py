@@ -3,18 +3,27 @@ minigrad's predictions to 1e-5 for random models and for trained CLI models."""
 import inspect
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 from interop_models import ACTIVATIONS, predict, random_model
-from test_cli import run
 
 import minigrad as mg
 from minigrad import datasets, nn
 from minigrad import export as E
 
 onnx = pytest.importorskip("onnx", reason="the onnx package is not installed")
+
+
+def run(*args):
+    """The CLI in a subprocess, away from the checkout (as tests/test_cli.py)."""
+    out = subprocess.run([sys.executable, "-m", "minigrad", *args], capture_output=True,
+                         text=True, timeout=300, cwd=tempfile.gettempdir())
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
 
 
 def runtime(path):
@@ -92,6 +101,8 @@ def test_what_cannot_be_exported_is_named(tmp_path):
         E.to_onnx(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.onnx", (3, 2))
     with pytest.raises(ValueError, match="dim 2 is out of range"):
         E.to_onnx(nn.Sequential(nn.Softmax(dim=2)), tmp_path / "m.onnx", (3,))
+    with pytest.raises(ValueError, match="opset must be from 13"):
+        E.to_onnx(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.onnx", (2,), opset=11)
     with pytest.raises(ValueError, match="without the batch dimension"):
         E.to_onnx(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.onnx", (0, 2))
     with pytest.raises(TypeError, match="share one float type"):
