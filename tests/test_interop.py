@@ -244,3 +244,15 @@ def test_only_known_layers_of_a_sequential_are_saved(tmp_path):
                      state={"0.weight": np.full((1, 2), np.inf, np.float32),
                             "0.bias": np.zeros(1, np.float32)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_a_saved_model_loads_into_a_model_built_in_code(tmp_path, suffix):
+    model, shape = random_model(5)
+    mg.save(model, tmp_path / f"m{suffix}")
+    fresh, _ = random_model(5)  # the same layers, other weights
+    fresh.load_state_dict({k: np.zeros(v.shape, v.dtype) for k, v in
+                           ((k, v.numpy()) for k, v in fresh.state_dict().items())})
+    x = sample(shape, 5)
+    np.testing.assert_array_equal(predict(mg.load(tmp_path / f"m{suffix}", fresh), x),
+                                  predict(model, x))
