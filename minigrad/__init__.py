@@ -21,6 +21,7 @@ from minigrad.learner import Learner
 from minigrad.metrics import accuracy, batch_accuracy
 from minigrad.ops import *  # noqa: F403
 from minigrad.optim import SGD
+from minigrad.serialize import load, save
 from minigrad.tensor import (
     DEFAULT_FLOAT,
     Tensor,
@@ -44,6 +45,6 @@ bool = np.bool_  # noqa: A001
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
     "batch_accuracy", "enable_grad", "functional", "get_num_threads", "gradcheck",
-    "is_grad_enabled", "is_tensor", "kernels", "nn", "no_grad", "ops", "optim",
-    "set_grad_enabled", "set_num_threads", "tensor", "__version__", *ops.__all__,
+    "is_grad_enabled", "is_tensor", "kernels", "load", "nn", "no_grad", "ops", "optim",
+    "save", "set_grad_enabled", "set_num_threads", "tensor", "__version__", *ops.__all__,
 ]

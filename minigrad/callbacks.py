@@ -13,8 +13,15 @@ import signal
 import sys
 import threading
 import time
+from typing import IO, Any, NoReturn
 
 import numpy as np
+
+__all__ = ["EVENTS", "Callback", "CancelBackwardException", "CancelBatchException",
+           "CancelEpochException", "CancelFitException", "CancelStepException",
+           "CancelTrainException", "CancelValidException", "EarlyStoppingCallback",
+           "InterruptCallback", "ProgressCallback", "Recorder", "TargetCallback",
+           "TerminateOnNaNCallback", "TimeLimitCallback"]
 
 EVENTS = ("before_fit", "before_epoch", "before_train", "before_batch", "after_pred",
           "after_loss", "before_backward", "after_backward", "before_step", "after_step",
@@ -55,21 +62,21 @@ class Callback:
     """Base class; ``learn`` is set when the callback is added to a Learner."""
 
     order = 0
-    learn = None
+    learn: Any = None
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         learn = self.__dict__.get("learn")
         if learn is None or name.startswith("_"):
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
         return getattr(learn, name)
 
     @property
-    def name(self):
+    def name(self) -> str:
         """The learner attribute it is reachable as: ``Recorder`` -> ``learn.recorder``."""
         base = re.sub(r"Callback$", "", type(self).__name__) or "callback"
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
 
-    def stop(self, reason):
+    def stop(self, reason: str) -> NoReturn:
         """End training after this epoch's validation, saying why."""
         self.learn.stop_reason = reason
         raise CancelTrainException
@@ -103,14 +110,20 @@ class Recorder(Callback):
 
     order = 50
 
-    def __init__(self, beta=0.98):
+    def __init__(self, beta: float = 0.98) -> None:
         self.beta = beta
-        self.values, self.history, self.losses, self.lrs, self.iters = [], [], [], [], []
+        self.values: list[list[float]] = []
+        self.history: list[dict[str, Any]] = []
+        self.losses: list[float] = []
+        self.lrs: list[float] = []
+        self.iters: list[int] = []
         self.had_finite_loss, self.good_state = False, None
-        self.best_epoch, self.best_state, self.best_valid_loss = None, None, math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.best_valid_loss = math.inf
 
     @property
-    def metric_names(self):
+    def metric_names(self) -> list[str]:
         """'epoch', 'train_loss', 'valid_loss', the metrics' names, 'time'."""
         return (["epoch", "train_loss", "valid_loss"]
                 + [getattr(m, "__name__", type(m).__name__) for m in self.learn.metrics]
@@ -164,7 +177,7 @@ class Recorder(Callback):
     def after_fit(self):
         self.learn.log(f"stopped: {self.learn.stop_reason}")
 
-    def plot_loss(self, skip_start=5, with_valid=True, ax=None):
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True, ax: Any = None) -> Any:
         """Smoothed training loss per batch and valid loss per epoch (matplotlib)."""
         ax = _axes(ax)
         ax.plot(range(skip_start, len(self.losses)), self.losses[skip_start:], label="train")
@@ -174,7 +187,7 @@ class Recorder(Callback):
             ax.legend()
         return ax
 
-    def plot_lr_find(self, skip_end=5, suggestions=None, ax=None):
+    def plot_lr_find(self, skip_end: int = 5, suggestions: Any = None, ax: Any = None) -> Any:
         """Smoothed loss against learning rate (log scale) after ``lr_find``;
         ``suggestions``: the (lr, loss) points to mark."""
         ax = _axes(ax)
@@ -210,7 +223,7 @@ class ProgressCallback(Callback):
 
     order = 60
 
-    def __init__(self, stream=None, enabled=None):
+    def __init__(self, stream: IO[str] | None = None, enabled: bool | None = None) -> None:
         self.stream, self.enabled = stream, enabled
 
     def before_train(self):
@@ -296,7 +309,7 @@ class TimeLimitCallback(Callback):
 
     order = 70
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
     def before_fit(self):
@@ -327,7 +340,7 @@ class TargetCallback(Callback):
 
     order = 70
 
-    def __init__(self, target, monitor=None):
+    def __init__(self, target: float, monitor: str | None = None) -> None:
         self.target, self.monitor = target, monitor
 
     def before_fit(self):
@@ -347,7 +360,8 @@ class EarlyStoppingCallback(Callback):
 
     order = 70
 
-    def __init__(self, monitor="valid_loss", min_delta=0.0, patience=1):
+    def __init__(self, monitor: str = "valid_loss", min_delta: float = 0.0,
+                 patience: int = 1) -> None:
         self.monitor, self.min_delta, self.patience = monitor, min_delta, patience
 
     def before_fit(self):

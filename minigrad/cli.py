@@ -253,6 +253,17 @@ def cmd_show(args):
     return 0
 
 
+def cmd_export(args):
+    from minigrad.export import export_file
+
+    try:
+        export_file(args.model, args.onnx)
+    except ImportError as e:
+        raise CLIError(str(e)) from e
+    print(f"wrote {args.onnx}")
+    return 0
+
+
 def cmd_info(args):
     import minigrad
     from minigrad import kernels as K
@@ -352,6 +363,11 @@ def build_parser():
 
     p = sub.add_parser("info", help="version, build flags, SIMD path, threads")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export", help="write a saved model as ONNX (needs the onnx package)")
+    p.add_argument("model")
+    p.add_argument("--onnx", metavar="PATH", required=True)
+    p.set_defaults(func=cmd_export)
     return ap
 
 

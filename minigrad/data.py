@@ -1,16 +1,20 @@
 """Mini-batches, as PyTorch's: DataLoader over any indexable dataset with the
 default collate, TensorDataset, and fastai's DataLoaders (train and valid)."""
 import collections.abc
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from minigrad.tensor import Tensor
 
+__all__ = ["DataLoader", "DataLoaders", "TensorDataset", "default_collate"]
+
 
 class TensorDataset:
     """Items ``(t0[i], t1[i], ...)`` of equally long tensors or arrays."""
 
-    def __init__(self, *tensors):
+    def __init__(self, *tensors: Any) -> None:
         if not tensors:
             raise ValueError("TensorDataset needs at least one tensor")
         self.arrays = [t.numpy() if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
@@ -19,14 +23,14 @@ class TensorDataset:
             raise ValueError(f"TensorDataset: tensors differ in length: "
                              f"{[len(a) for a in self.arrays]}")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: Any) -> tuple[Tensor, ...]:
         return tuple(Tensor(a[i]) for a in self.arrays)
 
 
-def default_collate(batch):
+def default_collate(batch: Sequence[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate``:
     tensors and arrays stack into a tensor; Python floats give float64, ints
     int64, bools bool; strings stay as given; dicts collate per key; tuples and
@@ -86,8 +90,9 @@ class DataLoader:
     ``numpy.random.Generator``) or from one seeded with ``seed``, so runs
     repeat for a given seed. ``drop_last`` drops a final short batch."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-                 generator=None, seed=None):
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, collate_fn: Callable[[list], Any] | None = None,
+                 generator: np.random.Generator | None = None, seed: int | None = None) -> None:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if generator is not None and seed is not None:
@@ -105,15 +110,15 @@ class DataLoader:
         self.collate_fn = collate_fn or default_collate
 
     @property
-    def n(self):
+    def n(self) -> int:
         """The number of samples."""
         return len(self._arrays[0]) if self._arrays is not None else len(self.dataset)
 
-    def __len__(self):
+    def __len__(self) -> int:
         full, rest = divmod(self.n, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         n, bs = self.n, self.batch_size
         order = self.generator.permutation(n) if self.shuffle else None
         for start in range(0, len(self) * bs, bs):
@@ -126,35 +131,38 @@ class DataLoader:
                     idx = np.sort(order[start:stop])
                     yield [Tensor(a[idx]) for a in self._arrays]
             else:
-                idx = range(start, stop) if order is None else order[start:stop].tolist()
-                yield self.collate_fn([self.dataset[i] for i in idx])
+                rows = range(start, stop) if order is None else order[start:stop].tolist()
+                yield self.collate_fn([self.dataset[i] for i in rows])
 
 
 class DataLoaders:
     """fastai's pair of loaders: ``dls.train`` and ``dls.valid`` (also
     ``dls[0]``, ``dls[1]``)."""
 
-    def __init__(self, *loaders):
+    def __init__(self, *loaders: DataLoader) -> None:
         if len(loaders) < 2:
             raise ValueError("DataLoaders needs a train and a valid loader")
         self.loaders = list(loaders)
 
     @property
-    def train(self):
+    def train(self) -> DataLoader:
+        """The training loader (the first)."""
         return self.loaders[0]
 
     @property
-    def valid(self):
+    def valid(self) -> DataLoader:
+        """The validation loader (the second)."""
         return self.loaders[1]
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> DataLoader:
         return self.loaders[i]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.loaders)
 
     @classmethod
-    def from_arrays(cls, x_train, y_train, x_valid, y_valid, batch_size=64, seed=None):
+    def from_arrays(cls, x_train: Any, y_train: Any, x_valid: Any, y_valid: Any,
+                    batch_size: int = 64, seed: int | None = None) -> "DataLoaders":
         """Shuffled training batches, valid batches in order."""
         return cls(DataLoader((x_train, y_train), batch_size, shuffle=True, seed=seed),
                    DataLoader((x_valid, y_valid), batch_size))

@@ -15,11 +15,18 @@ import struct
 import time
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
 
 from minigrad._files import atomic_write
+
+__all__ = ["MAX_IDX_BYTES", "MIRRORS", "MNIST_FILES", "DownloadError", "cache_dir",
+           "check_pair", "download_file", "load_mnist", "make_sample", "mnist_digits",
+           "mnist_sample", "read_idx", "split_indices", "three_vs_seven", "verify"]
+
+PathLike = str | os.PathLike
 
 SAMPLE_FILE = "mnist_t10k.npz"
 
@@ -60,7 +67,7 @@ def _read_upto(f, n):
     return b"".join(parts)
 
 
-def read_idx(path, max_bytes=MAX_IDX_BYTES):
+def read_idx(path: PathLike, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """The array stored in an IDX file (gzip-compressed or raw).
 
     Checks the magic number and the dimensions, and the size they declare
@@ -109,7 +116,7 @@ def read_idx(path, max_bytes=MAX_IDX_BYTES):
 
 # ------------------------------------------------------------------ shipped sample
 
-def _sample_arrays():
+def _sample_arrays() -> tuple[np.ndarray, np.ndarray]:
     with resources.files("minigrad").joinpath("data", SAMPLE_FILE).open("rb") as f:
         with np.load(f, allow_pickle=False) as z:
             return z["images"], z["labels"]
@@ -120,13 +127,13 @@ def _prepare(images, flatten):
     return x.reshape(len(x), -1) if flatten else x
 
 
-def split_indices(n):
+def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The documented split of the test set: index % 5 == 0 is valid, the rest train."""
     valid = np.arange(n) % 5 == 0
     return ~valid, valid
 
 
-def three_vs_seven(images, labels):
+def three_vs_seven(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 3s (label 1.0) and 7s (label 0.0), the chapter's binary task."""
     keep = (labels == 3) | (labels == 7)
     return images[keep], (labels[keep] == 3).astype(np.float32)
@@ -139,18 +146,18 @@ def _split(images, labels, flatten, binary):
     return (_prepare(xt, flatten), yt), (_prepare(xv, flatten), yv)
 
 
-def mnist_sample(flatten=True):
+def mnist_sample(flatten: bool = True) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """3s vs 7s from the shipped sample: ((x_train, y_train), (x_valid, y_valid)),
     images float32 in [0, 1] (flattened to 784 unless flatten=False), y 1.0 for a 3."""
     return _split(*_sample_arrays(), flatten, binary=True)
 
 
-def mnist_digits(flatten=True):
+def mnist_digits(flatten: bool = True) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """All ten digits from the shipped sample, labels int64 0-9."""
     return _split(*_sample_arrays(), flatten, binary=False)
 
 
-def make_sample(src_dir, dest):
+def make_sample(src_dir: PathLike, dest: PathLike) -> None:
     """Write the shipped sample from the MNIST test set's IDX files in src_dir
     (checked against their known checksums)."""
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
@@ -161,7 +168,7 @@ def make_sample(src_dir, dest):
     atomic_write(dest, lambda f: np.savez_compressed(f, images=images, labels=labels))
 
 
-def check_pair(images, labels, where):
+def check_pair(images: np.ndarray, labels: np.ndarray, where: object) -> None:
     """MNIST's promise: uint8 images N x 28 x 28 and N uint8 labels 0-9."""
     if images.dtype != np.uint8:
         raise ValueError(f"{where}: MNIST images must be uint8, got {images.dtype}")
@@ -177,7 +184,7 @@ def check_pair(images, labels, where):
 
 # ------------------------------------------------------------------ full MNIST
 
-def cache_dir():
+def cache_dir() -> str:
     """$MINIGRAD_CACHE_DIR, or ~/.cache/minigrad."""
     return os.environ.get("MINIGRAD_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "minigrad")
@@ -191,7 +198,7 @@ def _digest(path, algo):
     return h.hexdigest()
 
 
-def verify(path, md5, sha256=None):
+def verify(path: PathLike, md5: str, sha256: str | None = None) -> None:
     """Raise ValueError unless the file has the given checksums."""
     for algo, want in (("md5", md5), ("sha256", sha256)):
         if want and _digest(path, algo) != want:
@@ -241,7 +248,8 @@ def _fetch(url, f, size, md5, sha256, timeout, deadline):
         raise DownloadError("checksum mismatch")
 
 
-def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0, deadline=600.0):
+def download_file(name: str, dest_dir: PathLike, mirrors: Sequence[str] = MIRRORS,
+                  timeout: float = 30.0, deadline: float = 600.0) -> str:
     """Fetch one MNIST file into dest_dir, checked against its known size and
     checksums; returns the path. Each mirror is tried in turn; any protocol
     error (refused, cut, not HTTP, too long, too slow, wrong size or hash)
@@ -263,7 +271,8 @@ def download_file(name, dest_dir, mirrors=MIRRORS, timeout=30.0, deadline=600.0)
     raise DownloadError(f"could not download {name}: " + "; ".join(errors))
 
 
-def load_mnist(root=None, split="train", download=False, mirrors=MIRRORS):
+def load_mnist(root: PathLike | None = None, split: str = "train", download: bool = False,
+               mirrors: Sequence[str] = MIRRORS) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 N x 28 x 28, labels uint8) of the full MNIST ``split``
     ("train" or "test") from the IDX files in ``root`` (default: the cache
     directory). With ``download=True`` missing files are fetched first."""

@@ -1,14 +1,20 @@
 """Compare autograd gradients with central finite differences."""
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from minigrad.tensor import Tensor
+
+__all__ = ["GradcheckError", "gradcheck"]
 
 
 class GradcheckError(AssertionError):
     """Autograd and finite differences disagree."""
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0):
+def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
+              seed: int = 0) -> bool:
     """Check the gradients of ``fn(*inputs)`` for every input that requires grad.
 
     Inputs should be float64. A non-scalar output is reduced to the scalar
@@ -16,7 +22,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     vector-Jacobian product. Returns True, or raises GradcheckError (False when
     ``raise_exception=False``) naming the worst mismatch."""
     inputs = list(inputs)
-    weights = {}
+    weights: dict[str, np.ndarray] = {}
 
     def scalar(out):
         if out.numel() == 1:
@@ -30,7 +36,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
             x.data = np.ascontiguousarray(x.numpy())  # perturbed in place below
             x.grad = None
     scalar(fn(*inputs)).backward()
-    worst = (0.0, None)
+    worst: tuple[float, str | None] = (0.0, None)
     for i, x in enumerate(inputs):
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue

@@ -10,13 +10,20 @@ image's dimensions are checked against ``max_pixels`` before anything is
 decoded, and compressed data is inflated no further than those dimensions need.
 """
 import io
+import os
 import struct
 import warnings
 import zlib
+from typing import Any
 
 import numpy as np
 
 from minigrad._files import atomic_write
+
+__all__ = ["MAX_PIXELS", "USE_PILLOW", "ImageTooLarge", "UnknownFormat", "ascii_art", "grid",
+           "read_image", "read_pgm", "read_png", "write_png"]
+
+PathLike = str | os.PathLike
 
 USE_PILLOW = True
 """Read through Pillow when it is importable; False forces the built-in readers."""
@@ -75,7 +82,7 @@ def _pillow():
     return Image
 
 
-def read_image(path, max_pixels=MAX_PIXELS):
+def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An image file as a 2-D uint8 gray array. PGM always goes through the
     built-in reader (it is complete and strict: maxval, values above it);
     everything else through Pillow when installed, else the built-in PNG reader."""
@@ -150,7 +157,7 @@ def _pgm_header(path, data):
     return tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3]), pos
 
 
-def read_pgm(path, max_pixels=MAX_PIXELS):
+def read_pgm(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A binary (P5) or ASCII (P2) PGM image, 8 or 16 bit, as uint8 gray."""
     data = _read_file(path, max_pixels)
     magic, w, h, maxval, pos = _pgm_header(path, data)
@@ -235,17 +242,17 @@ def _png_chunks(path, data):
     return header, b"".join(idat)
 
 
-def read_png(path, max_pixels=MAX_PIXELS):
+def read_png(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An 8-bit, non-interlaced PNG (gray, gray+alpha, RGB, RGBA) as uint8 gray:
     the dependency-free reader."""
     data = _read_file(path, max_pixels)
     if data[:8] != PNG_MAGIC:
         raise ValueError(f"{path}: not a PNG file")
     (w, h, depth, color, _, _, interlace), idat = _png_chunks(path, data)
-    channels = {0: 1, 4: 2, 2: 3, 6: 4}.get(color)
+    channels = {0: 1, 4: 2, 2: 3, 6: 4}.get(color, 0)
     unsupported = [what for what, bad in (
         (f"{depth}-bit", depth != 8), ("palette" if color == 3 else f"color type {color}",
-                                       channels is None), ("interlaced", interlace != 0)) if bad]
+                                       not channels), ("interlaced", interlace != 0)) if bad]
     if unsupported:
         raise ValueError(f"{path}: the built-in PNG reader does not support "
                          f"{' '.join(unsupported)} PNG (only 8-bit non-interlaced gray/RGB(A));"
@@ -267,7 +274,7 @@ def read_png(path, max_pixels=MAX_PIXELS):
     return gray.round().astype(np.uint8)
 
 
-def write_png(path, image):
+def write_png(path: PathLike, image: Any) -> None:
     """Save a 2-D array (uint8, or floats in [0, 1]) as a grayscale PNG."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
@@ -283,7 +290,7 @@ def write_png(path, image):
     atomic_write(path, lambda f: f.write(png))
 
 
-def grid(images, columns=10, pad=2):
+def grid(images: Any, columns: int = 10, pad: int = 2) -> np.ndarray:
     """Tile N x H x W images into one picture."""
     images = np.asarray(images)
     n, h, w = images.shape
@@ -296,7 +303,7 @@ def grid(images, columns=10, pad=2):
     return out
 
 
-def ascii_art(image, chars=" .:-=+*#%@"):
+def ascii_art(image: Any, chars: str = " .:-=+*#%@") -> str:
     """A 2-D array as text (scaled to its maximum), two characters per pixel."""
     img = np.clip(np.asarray(image, np.float64), 0, None)
     img = img / img.max() if img.max() > 0 else img

@@ -2,19 +2,23 @@
 import collections
 import math
 import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from minigrad import callbacks as C
 from minigrad import schedule as S
-from minigrad.ops import cat
+from minigrad.ops.shape import cat
 from minigrad.optim import SGD
 from minigrad.tensor import Tensor, no_grad
+
+__all__ = ["Learner", "default_callbacks"]
 
 
 def _scalar(v):
     return float(v.item() if hasattr(v, "item") else v)
 
 
-def default_callbacks():
+def default_callbacks() -> list[C.Callback]:
     """Recorder, progress bar, Ctrl-C handling and the NaN stop."""
     return [C.Recorder(), C.ProgressCallback(), C.InterruptCallback(),
             C.TerminateOnNaNCallback()]
@@ -31,17 +35,28 @@ class Learner:
     ``default_callbacks()``. Each callback is reachable by name
     (``learn.recorder``). ``log`` prints the epoch table."""
 
-    def __init__(self, dls, model, loss_func, opt_func=SGD, lr=0.1, metrics=(), cbs=(),
-                 default_cbs=True, log=print):
+    recorder: "C.Recorder"  # set by add_cb, as every callback by its name
+    epoch: int
+    n_epoch: int
+    n_iter: int
+    train_iter: int
+
+    def __init__(self, dls: Any, model: Any, loss_func: Callable,
+                 opt_func: Callable = SGD, lr: float = 0.1,
+                 metrics: Callable | Sequence[Callable] = (), cbs: Iterable = (),
+                 default_cbs: bool = True, log: Callable[[str], object] = print) -> None:
         self.dls, self.model, self.loss_func = dls, model, loss_func
         self.opt_func, self.lr, self.log = opt_func, lr, log
-        self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-        self.opt, self.cbs, self._handlers = None, [], None
+        self.metrics: list[Callable] = list(metrics) if isinstance(metrics, (list, tuple)) \
+            else [metrics]  # type: ignore[list-item]
+        self.opt: Any = None
+        self.cbs: list[C.Callback] = []
+        self._handlers: dict[str, list] | None = None
         self.stop_reason, self.show_progress, self.training = None, None, False
         self.add_cbs((default_callbacks() if default_cbs else []) + list(cbs))
 
     # ------------------------------------------------------------ callbacks
-    def add_cb(self, cb):
+    def add_cb(self, cb: C.Callback | type[C.Callback]) -> "Learner":
         """Add a callback (a Callback instance or class)."""
         if isinstance(cb, type):
             cb = cb()
@@ -53,12 +68,13 @@ class Learner:
         self._handlers = None
         return self
 
-    def add_cbs(self, cbs):
+    def add_cbs(self, cbs: Iterable[C.Callback | type[C.Callback]]) -> "Learner":
+        """Add each callback in ``cbs``."""
         for cb in cbs:
             self.add_cb(cb)
         return self
 
-    def remove_cb(self, cb):
+    def remove_cb(self, cb: C.Callback | type[C.Callback]) -> "Learner":
         """Remove a callback (an instance, or every instance of a class)."""
         gone = [c for c in self.cbs if c is cb or (isinstance(cb, type) and isinstance(c, cb))]
         for c in gone:
@@ -69,7 +85,7 @@ class Learner:
         self._handlers = None
         return self
 
-    def __call__(self, event):
+    def __call__(self, event: str) -> None:
         """Run every callback's handler of ``event``, in callback order."""
         if self._handlers is None:  # looked up once per change of the callbacks
             ordered = sorted(self.cbs, key=lambda c: c.order)
@@ -87,7 +103,7 @@ class Learner:
         self(f"after_{name}")
 
     # ------------------------------------------------------------ steps
-    def create_opt(self):
+    def create_opt(self) -> None:
         """Make the optimizer from ``opt_func``."""
         self.opt = self.opt_func(self.model.parameters(), self.lr)
 
@@ -108,7 +124,7 @@ class Learner:
         self._with_events(self.opt.step, "step", C.CancelStepException)
         self.opt.zero_grad()
 
-    def one_batch(self, i, batch):
+    def one_batch(self, i: int, batch: Sequence[Any]) -> None:
         """Train on one ``(input, target)`` batch (with its events)."""
         self.iter = i
         if not isinstance(batch, (list, tuple)) or len(batch) != 2:
@@ -124,7 +140,7 @@ class Learner:
         for i, batch in enumerate(self.dls.train):
             self.one_batch(i, batch)
 
-    def validate(self):
+    def validate(self) -> tuple[float, list[float]]:
         """(valid loss, [metric values]) over the whole valid set (NaN if empty)."""
         preds, targets = [], []
         with no_grad():
@@ -154,14 +170,16 @@ class Learner:
             if self.stop_reason is not None:
                 raise C.CancelFitException
 
-    def predict(self, x):
+    def predict(self, x: Any) -> Any:
         """The model's output for ``x``, without gradients."""
         with no_grad():
             return self.model(x if isinstance(x, Tensor) else Tensor(x))
 
     # ------------------------------------------------------------ fit
-    def fit(self, n_epoch, lr=None, *, cbs=(), target=None, time_limit=None, patience=None,
-            min_delta=0.0, progress=None):
+    def fit(self, n_epoch: int, lr: float | None = None, *, cbs: Iterable = (),
+            target: float | None = None, time_limit: float | None = None,
+            patience: int | None = None, min_delta: float = 0.0,
+            progress: bool | None = None) -> list[dict]:
         """Train for up to ``n_epoch`` epochs; returns ``recorder.history``.
 
         ``lr`` sets the rate of every parameter group (default ``self.lr``);
@@ -219,17 +237,19 @@ class Learner:
         return self.history
 
     @property
-    def history(self):
+    def history(self) -> list[dict]:
         """Per-epoch dicts (epoch, train_loss, valid_loss, metrics, time) of the last fit."""
         return self.recorder.history
 
     @property
-    def best_state(self):
+    def best_state(self) -> dict | None:
         """The weights of the epoch with the lowest finite valid loss (None if none)."""
         return self.recorder.best_state
 
-    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25,
-                      moms=(0.95, 0.85, 0.95), cbs=(), **kwargs):
+    def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, div: float = 25.0,
+                      div_final: float = 1e5, pct_start: float = 0.25,
+                      moms: tuple[float, float, float] = (0.95, 0.85, 0.95), cbs: Iterable = (),
+                      **kwargs: Any) -> list[dict]:
         """fastai's 1cycle: the rate rises (cosine) from ``lr_max/div`` to
         ``lr_max`` over ``pct_start`` of the batches, then falls to
         ``lr_max/div_final``; momentum (SGD's, where non-zero, or Adam's beta1)
@@ -239,8 +259,8 @@ class Learner:
                   "mom": S.combined_cos(pct_start, *moms)}
         return self.fit(n_epoch, cbs=[S.ParamScheduler(scheds), *cbs], **kwargs)
 
-    def lr_find(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True,
-                suggest_funcs=(S.valley,)):
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
+                stop_div: bool = True, suggest_funcs: Sequence[Callable] = (S.valley,)) -> Any:
         """fastai's learning-rate finder: train ``num_it`` batches with the
         rate growing exponentially from ``start_lr`` to ``end_lr`` (stopping
         when the loss diverges), restore the model and optimizer, and return a

@@ -2,6 +2,8 @@
 SchedCos/SchedExp, combined_cos, ParamScheduler, and LRFinder with its
 suggestion functions valley, minimum and steep."""
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,22 +14,29 @@ from minigrad.callbacks import (
     _snapshot,
 )
 
+__all__ = ["LRFinder", "ParamScheduler", "SchedCos", "SchedExp", "combine_scheds",
+           "combined_cos", "minimum", "set_hyper", "steep", "valley"]
 
-def SchedCos(start, end):  # noqa: N802 - fastai's name
+Schedule = Callable[[float], float]
+"""A hyper-parameter as a function of the fraction of training done (0 to 1)."""
+Suggestion = tuple[float, tuple[float, float]]
+
+
+def SchedCos(start: float, end: float) -> Schedule:  # noqa: N802 - fastai's name
     """Cosine from ``start`` (pos 0) to ``end`` (pos 1)."""
     return lambda pos: start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
 
 
-def SchedExp(start, end):  # noqa: N802 - fastai's name
+def SchedExp(start: float, end: float) -> Schedule:  # noqa: N802 - fastai's name
     """Exponential from ``start`` to ``end``."""
     return lambda pos: start * (end / start) ** pos
 
 
-def combine_scheds(pcts, scheds):
+def combine_scheds(pcts: Sequence[float], scheds: Sequence[Schedule]) -> Schedule:
     """One schedule from pieces: ``scheds[i]`` covers a fraction ``pcts[i]``."""
     edges = np.cumsum([0.0, *pcts])
 
-    def sched(pos):
+    def sched(pos: float) -> float:
         if int(pos) == 1:
             return scheds[-1](1.0)
         i = int(np.nonzero(pos >= edges)[0].max())
@@ -35,12 +44,12 @@ def combine_scheds(pcts, scheds):
     return sched
 
 
-def combined_cos(pct, start, middle, end):
+def combined_cos(pct: float, start: float, middle: float, end: float) -> Schedule:
     """Cosine from ``start`` to ``middle`` over ``pct``, then to ``end``."""
     return combine_scheds([pct, 1 - pct], [SchedCos(start, middle), SchedCos(middle, end)])
 
 
-def set_hyper(opt, name, value):
+def set_hyper(opt: Any, name: str, value: float) -> None:
     """Set 'lr' or 'mom' in every parameter group. 'mom' is SGD's momentum
     (only where it is non-zero) or Adam's beta1."""
     for group in opt.param_groups:
@@ -62,7 +71,7 @@ class ParamScheduler(Callback):
 
     order = 60
 
-    def __init__(self, scheds):
+    def __init__(self, scheds: dict[str, Schedule]) -> None:
         self.scheds = scheds
 
     def before_fit(self):
@@ -85,7 +94,8 @@ class LRFinder(ParamScheduler):
     the smoothed loss exceeds 4x its best (``stop_div``) or is not finite.
     The model and optimizer state are restored afterwards."""
 
-    def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
+    def __init__(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
+                 stop_div: bool = True) -> None:
         super().__init__({"lr": SchedExp(start_lr, end_lr)})
         self.num_it, self.stop_div = max(num_it, 6), stop_div
 
@@ -120,7 +130,7 @@ class LRFinder(ParamScheduler):
         self.learn.opt.load_state_dict(self._opt_state)
 
 
-def valley(lrs, losses, num_it):
+def valley(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> Suggestion:
     """fastai's default: the middle of the longest descending stretch."""
     n = len(losses)
     max_start = max_end = 0
@@ -137,14 +147,14 @@ def valley(lrs, losses, num_it):
     return float(lrs[idx]), (float(lrs[idx]), float(losses[idx]))
 
 
-def minimum(lrs, losses, num_it):
+def minimum(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> Suggestion:
     """A tenth of the rate with the lowest loss."""
     i = int(np.argmin(losses))
     return float(lrs[i]) / 10, (float(lrs[i]), float(losses[i]))
 
 
-def steep(lrs, losses, num_it):
+def steep(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> Suggestion:
     """The rate where the loss falls fastest (per log of the rate)."""
-    lrs, losses = np.asarray(lrs), np.asarray(losses)
-    i = int(np.argmin(np.diff(losses) / np.diff(np.log(lrs))))
-    return float(lrs[i]), (float(lrs[i]), float(losses[i]))
+    rates, values = np.asarray(lrs), np.asarray(losses)
+    i = int(np.argmin(np.diff(values) / np.diff(np.log(rates))))
+    return float(rates[i]), (float(rates[i]), float(values[i]))

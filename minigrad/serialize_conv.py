@@ -1,12 +1,12 @@
-"""The model-file descriptions of convolutional layers and of the ResNet
-(used by minigrad.serialize): each layer to JSON, its JSON checked without
-trusting it (counting the values it needs: parameters and buffers), and
-built back."""
+"""The model-file descriptions of convolution, batch-norm and pooling layers
+and of the ResNet (used by minigrad.serialize): each layer to JSON, its JSON
+checked without trusting it (counting the values it needs: parameters and
+buffers), and built back."""
 import numpy as np
 
 from minigrad import models, nn
 
-LAYERS = ("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten")
+LAYERS = ("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d")
 _MAX = 1 << 16  # channels, classes, kernel sizes, strides, paddings
 _FLOATS = ("float32", "float64")
 
@@ -30,8 +30,6 @@ def layer_spec(layer):
     if isinstance(layer, nn.AdaptiveAvgPool2d):
         return {"type": "AdaptiveAvgPool2d",
                 "size": list(nn.conv._pair(layer.output_size, "output_size"))}
-    if isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1):
-        return {"type": "Flatten"}
     return None
 
 
@@ -59,7 +57,7 @@ def _dtype(i, spec):
 
 def check_layer(i, spec, channels):
     """(values the layer holds, channels after it) for a conv-family layer,
-    or a ValueError; channels is None where unknown (after Flatten)."""
+    or a ValueError; channels is None where unknown."""
     kind = spec["type"]
     if kind == "Conv2d":
         c_in, c_out = _int(i, spec, "in"), _int(i, spec, "out")
@@ -91,10 +89,8 @@ def check_layer(i, spec, channels):
         if any(p > kk // 2 for p, kk in zip(_ints(i, spec, "padding", 0), k, strict=True)):
             raise ValueError(f"layer {i} (MaxPool2d): padding must be at most half the kernel")
         return 0, channels
-    if kind == "AdaptiveAvgPool2d":
-        size = _ints(i, spec, "size", 1)
-        return 0, channels if size == [1, 1] else None
-    return 0, channels  # Flatten: (N, C, 1, 1) -> (N, C) after a global pool
+    _ints(i, spec, "size", 1)  # AdaptiveAvgPool2d
+    return 0, channels
 
 
 def build_layer(spec):
@@ -109,9 +105,7 @@ def build_layer(spec):
     if kind == "MaxPool2d":
         return nn.MaxPool2d(tuple(spec["kernel"]), tuple(spec["stride"]),
                             tuple(spec["padding"]), tuple(spec["dilation"]))
-    if kind == "AdaptiveAvgPool2d":
-        return nn.AdaptiveAvgPool2d(tuple(spec["size"]))
-    return nn.Flatten()
+    return nn.AdaptiveAvgPool2d(tuple(spec["size"]))
 
 
 # ------------------------------------------------------------------ ResNet

@@ -7,61 +7,31 @@ function mapping the output's gradient to the parents' gradients;
 accumulate in the ``.grad`` of leaf tensors until zeroed, as in PyTorch.
 
 The operations themselves live in ``minigrad.ops`` (forward and backward side
-by side) and are bound to Tensor as methods there; this module imports nothing
-else from minigrad.
+by side) and are bound to Tensor as methods there (declared for type checkers
+in ``minigrad._tensor_ops``); this module imports only ``minigrad.grad_mode``.
 
 Storage follows PyTorch: ``t.data`` is a tensor sharing ``t``'s storage with
 ``requires_grad=False``; in-place operations bump a version counter shared by
 every tensor on that storage, and ``backward()`` refuses to use a tensor saved
 for the backward pass that was modified since.
 """
-import threading
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-_state = threading.local()
+from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+if TYPE_CHECKING:
+    from minigrad._tensor_ops import TensorOps
+else:
+    TensorOps = object
 
 #: the dtype of tensors made from Python floats (PyTorch's default dtype)
 DEFAULT_FLOAT = np.dtype(np.float32)
 
 
-def is_grad_enabled():
-    """False inside ``no_grad()``."""
-    return getattr(_state, "grad_enabled", True)
-
-
-@contextmanager
-def no_grad():
-    """Context in which operations record no graph (evaluation, updates)."""
-    before = is_grad_enabled()
-    _state.grad_enabled = False
-    try:
-        yield
-    finally:
-        _state.grad_enabled = before
-
-
-class set_grad_enabled:  # noqa: N801 - PyTorch's name
-    """Turn graph recording on or off: as a call, or as a context restoring it."""
-
-    def __init__(self, mode):
-        self.before = is_grad_enabled()
-        _state.grad_enabled = bool(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self.before
-
-
-def enable_grad():
-    """Context in which operations record the graph again (inside no_grad())."""
-    return set_grad_enabled(True)
-
-
-def as_array(data, dtype=None):
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """The one coercion to an array: tensors give their storage, arrays and
     array-likes keep their dtype; Python floats (and lists of them) become
     float32, ints int64 and bools bool, as in PyTorch; ``dtype`` forces a type."""
@@ -84,25 +54,25 @@ def as_array(data, dtype=None):
     return arr
 
 
-def as_tensor(x, dtype=None):
+def as_tensor(x: Any, dtype: Any = None) -> "Tensor":
     """x itself if it is a Tensor (and of ``dtype`` if given), else a new leaf."""
     if isinstance(x, Tensor) and (dtype is None or x.dtype == dtype):
         return x
     return Tensor(as_array(x, dtype))
 
 
-def tensor(data, requires_grad=False, dtype=None):
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> "Tensor":
     """A new leaf tensor holding a copy of ``data`` (see as_array for dtypes)."""
     arr = as_array(data, dtype)
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 
 
-def is_tensor(x):
+def is_tensor(x: object) -> bool:
     """Whether x is a Tensor."""
     return isinstance(x, Tensor)
 
 
-def unbroadcast(grad, shape):
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum grad over the axes that broadcasting added or stretched."""
     if grad.shape == shape:
         return grad
@@ -120,7 +90,7 @@ def _check_float(dtype):
         raise TypeError(f"only floating-point tensors can require gradients, got {dtype}")
 
 
-class Tensor:
+class Tensor(TensorOps):
     """An n-dimensional array that can record operations for autograd.
 
     Operations and in-place methods are bound from ``minigrad.ops``."""
@@ -128,17 +98,19 @@ class Tensor:
     __slots__ = ("_a", "grad", "requires_grad", "grad_fn", "_vc", "_base", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected op
 
-    def __init__(self, data, requires_grad=False):
-        self._a = data if isinstance(data, np.ndarray) else as_array(data)
-        self.grad = None
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        self._a: np.ndarray = data if isinstance(data, np.ndarray) else as_array(data)
+        self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        self.grad_fn = None  # the Node that made this tensor (None for a leaf)
+        self.grad_fn: Node | None = None  # the Node that made this tensor (None for a leaf)
         self._vc = [0]  # the version counter, shared by every view of one storage
-        self._base = None  # the tensor this one is a view of
+        self._base: Tensor | None = None  # the tensor this one is a view of
         if self.requires_grad:
             _check_float(self._a.dtype)
 
-    def _share(self, arr=None):
+
+
+    def _share(self, arr: np.ndarray | None = None) -> "Tensor":
         """A leaf on this storage (or on a view of it), with the shared version counter."""
         t = Tensor(self._a if arr is None else arr)
         t._vc = self._vc
@@ -146,16 +118,16 @@ class Tensor:
 
     # ------------------------------------------------------------ storage
     @property
-    def data(self):
+    def data(self) -> "Tensor":
         """This tensor's storage as a tensor that does not require grad."""
         return self._share()
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Any) -> None:
         self._a = as_array(value)
         self._vc[0] += 1
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
         return self._a
 
@@ -178,11 +150,11 @@ class Tensor:
             raise RuntimeError("an in-place operation on a view of a tensor that requires grad "
                                "is not supported; clone() the view or work out of place")
 
-    def detach(self):
+    def detach(self) -> "Tensor":
         """The same storage, cut from the graph."""
         return self._share()
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Mark this (leaf) tensor as needing gradients; returns self."""
         if requires_grad:
             _check_float(self._a.dtype)
@@ -191,40 +163,48 @@ class Tensor:
 
     # ------------------------------------------------------------ basics
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
+        """The sizes of the dimensions (a tuple; PyTorch's torch.Size)."""
         return self._a.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
+        """The element type (a NumPy dtype; ``minigrad.float32`` etc. name them)."""
         return self._a.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
+        """The number of dimensions."""
         return self._a.ndim
 
     @property
-    def device(self):
+    def device(self) -> str:
+        """Always "cpu"."""
         return "cpu"
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
+        """True unless an operation that recorded the graph made this tensor."""
         return self.grad_fn is None
 
-    def dim(self):
+    def dim(self) -> int:
+        """The number of dimensions."""
         return self._a.ndim
 
-    def size(self, dim=None):
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of dimension ``dim``."""
         return self.shape if dim is None else self.shape[dim]
 
-    def numel(self):
+    def numel(self) -> int:
+        """The number of elements."""
         return self._a.size
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._a.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self._a)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["Tensor"]:
         if self._a.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self._a)))
@@ -234,26 +214,27 @@ class Tensor:
             raise ValueError(f"{what} needs a tensor with one element, got shape {self.shape}")
         return self._a.reshape(()).item()
 
-    def item(self):
+    def item(self) -> Any:
         """The single element as a Python number."""
         return self._one("item()")
 
-    def tolist(self):
+    def tolist(self) -> Any:
+        """The elements as (nested) Python lists of numbers."""
         return self._a.tolist()
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if self._a.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is "
                              f"ambiguous; use .any() or .all()")
         return bool(self._one("bool()"))
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self._one("float()"))
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self._one("int()"))
 
-    def __index__(self):
+    def __index__(self) -> int:
         if self._a.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors of one element can be used as an index, "
                             f"got {self.dtype}")
@@ -264,7 +245,7 @@ class Tensor:
             return format(self._one("format"), spec)
         return format(repr(self), spec)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn else (
             ", requires_grad=True" if self.requires_grad else "")
         body = np.array2string(self._a, precision=4, threshold=20, separator=", ",
@@ -277,7 +258,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------ autograd
-    def backward(self, gradient=None):
+    def backward(self, gradient: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         ``gradient`` is the upstream gradient; it may be left out only when
@@ -330,12 +311,14 @@ class Node:
 
     __slots__ = ("parents", "backward", "op", "saved", "dtype")
 
-    def __init__(self, parents, backward, op, saved, dtype):
+    def __init__(self, parents: Sequence[Tensor], backward: Callable, op: str,
+                 saved: Sequence[Tensor], dtype: np.dtype) -> None:
         self.parents = [(p.grad_fn or p) if p.requires_grad else None for p in parents]
         self.saved = [(t, t._vc[0]) for t in saved]
         self.backward, self.op, self.dtype = backward, op, dtype
 
-    def check_saved(self):
+    def check_saved(self) -> None:
+        """Raise RuntimeError if a saved tensor was modified in place since."""
         for t, version in self.saved:
             if t._vc[0] != version:
                 raise RuntimeError(
@@ -366,7 +349,9 @@ def _topological_order(root):
     return order
 
 
-def record(data, parents, backward, op, saved=(), saves_output=False, view_of=None):
+def record(data: np.ndarray, parents: Sequence[Tensor], backward: Callable, op: str,
+           saved: tuple = (), saves_output: bool = False,
+           view_of: Tensor | None = None) -> Tensor:
     """The output of an operation; it records the graph only when needed.
 
     ``saved`` are the tensors whose values ``backward`` reads (and

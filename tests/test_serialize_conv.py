@@ -68,3 +68,26 @@ def test_integer_arrays_other_than_the_batch_count_are_refused(tmp_path):
              __architecture__=np.array(json.dumps(CNN)), **state)
     with pytest.raises(ValueError, match="'1.running_mean' is int64, not a float type"):
         S.load_model(tmp_path / "m.npz")
+
+
+def test_safetensors_both_ways_with_pytorch(tmp_path):
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("safetensors.torch")
+    import torch_models as T
+
+    model = models.resnet18(2, 1, 4, small_input=True)
+    model(mg.tensor(np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)))
+    mg.save(model, tmp_path / "m.safetensors", {"task": "3v7"})
+    loaded = mg.load(tmp_path / "m.safetensors")
+    tm = T.ResNet([2, 2, 2, 2], 2, 1, 4, small_input=True)
+    tm.load_state_dict(st.load_file(str(tmp_path / "m.safetensors")))
+    st.save_file(tm.state_dict(), str(tmp_path / "t.safetensors"))
+    fresh = mg.load(tmp_path / "t.safetensors", models.resnet18(2, 1, 4, small_input=True))
+    x = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    for m in (model, loaded, fresh):
+        m.eval()
+    tm.eval()
+    with torch.no_grad():
+        want = tm(torch.tensor(x)).numpy()
+    for m in (model, loaded, fresh):
+        np.testing.assert_allclose(m(mg.tensor(x)).numpy(), want, atol=1e-5)

@@ -1,9 +1,18 @@
 """Layers and loss modules (PyTorch's names); each forwards to minigrad.nn.functional."""
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from minigrad.nn import functional as F
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator
+from minigrad.tensor import Tensor
+
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten",
+           "GELU", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear", "LinearReLU",
+           "LogSoftmax", "MSELoss", "NLLLoss", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus",
+           "Tanh"]
 
 
 class Linear(Module):
@@ -11,26 +20,27 @@ class Linear(Module):
     from U(-1/sqrt(in), 1/sqrt(in)) as PyTorch's default initialisation does
     (from ``rng``, else minigrad's generator, see manual_seed)."""
 
-    def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 dtype: Any = np.float32, rng: np.random.Generator | None = None) -> None:
         rng = rng if rng is not None else generator()
         bound = 1.0 / np.sqrt(in_features) if in_features else 0.0
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features))
                                 .astype(dtype))
-        self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) \
-            if bias else None
+        self.bias: Parameter | None = Parameter(
+            rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
-    def fuse_with(self, following):
+    def fuse_with(self, following: Module) -> Module | None:
         """Linear then ReLU (neither with its forward overridden) -> LinearReLU."""
         if (type(self).forward is Linear.forward and isinstance(following, ReLU)
                 and type(following).forward is ReLU.forward):
             return LinearReLU(self)
         return None
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -38,14 +48,16 @@ class Linear(Module):
 class LinearReLU(Module):
     """relu(linear(x)) on one fused kernel each way, sharing ``linear``'s parameters."""
 
-    def __init__(self, linear):
+    def __init__(self, linear: Linear) -> None:
         self.linear = linear
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear_relu(x, self.linear.weight, self.linear.bias)
 
 
-def _activation(name, fn, doc, params=()):
+def _activation(name: str, fn: Callable | None, doc: str,
+                params: Any = ()) -> Any:  # Any: each class has its own __init__ options
+    """A Module class calling ``fn(x, **options)``; ``params``: [(option, default)]."""
     def __init__(self, *args, **kwargs):
         values = dict(params)
         values.update(zip([k for k, _ in params], args, strict=False))
@@ -89,19 +101,20 @@ Identity = _activation("Identity", lambda x: x, "Returns its input.")
 class Dropout(Module):
     """Zero elements with probability p in training mode (see Module.train/eval)."""
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
         self.p = p
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
-def _loss(name, fn, doc, params=()):
+def _loss(name: str, fn: Callable, doc: str, params: Any = ()) -> Any:
+    """A loss Module class calling ``fn(input, target, reduction=..., **options)``."""
     cls = _activation(name, None, doc, [("reduction", "mean"), *params])
 
     def forward(self, input, target):  # noqa: A002 - PyTorch's name

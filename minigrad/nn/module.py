@@ -1,8 +1,13 @@
 """Module (parameters, train/eval, state_dict), Parameter, Sequential and
 ModuleList, with PyTorch's names and parameter naming."""
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
 import numpy as np
 
 from minigrad.tensor import Tensor, as_array, no_grad
+
+__all__ = ["Module", "ModuleList", "Parameter", "Sequential"]
 
 
 class Parameter(Tensor):
@@ -10,7 +15,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
         super().__init__(np.array(as_array(data), copy=True), requires_grad=requires_grad)
 
 
@@ -20,69 +25,76 @@ class Module:
 
     training = True
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def forward(self, *args):
+    def forward(self, *args: Any) -> Any:
+        """The module's computation (subclasses); call the module, not forward()."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) of the direct sub-modules, in attribute order."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
 
-    def children(self):
+    def children(self) -> list["Module"]:
+        """The direct sub-modules."""
         return [m for _, m in self.named_children()]
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) of this module ("") and all below it."""
         yield prefix, self
         for name, child in self.named_children():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> list["Module"]:
+        """This module and all below it."""
         return [m for _, m in self.named_modules()]
 
-    def _own_parameters(self):
+    def _own_parameters(self) -> Iterator[tuple[str, Tensor]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter) or (isinstance(value, Tensor) and value.requires_grad):
                 yield name, value
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """(name, parameter) pairs with PyTorch's dotted names ("0.weight")."""
         for name, p in self._own_parameters():
             yield prefix + name, p
         for name, child in self.named_children():
             yield from child.named_parameters(f"{prefix}{name}.")
 
-    def parameters(self):
+    def parameters(self) -> list[Tensor]:
+        """Every parameter, in named_parameters() order."""
         return [p for _, p in self.named_parameters()]
 
-    def register_buffer(self, name, tensor):
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
         """Make ``tensor`` state that state_dict saves but training does not
         change through gradients (BatchNorm's running statistics); None keeps
         an empty slot."""
         if "_buffer_names" not in vars(self):
-            self._buffer_names = []
+            self._buffer_names: list[str] = []
         if name not in self._buffer_names:
             self._buffer_names.append(name)
         setattr(self, name, tensor)
 
-    def _own_buffers(self):
+    def _own_buffers(self) -> Iterator[tuple[str, Tensor]]:
         for name in vars(self).get("_buffer_names", ()):
             if getattr(self, name) is not None:
                 yield name, getattr(self, name)
 
-    def named_buffers(self, prefix=""):
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """(name, buffer) pairs with PyTorch's dotted names ("1.running_mean")."""
         for name, b in self._own_buffers():
             yield prefix + name, b
         for name, child in self.named_children():
             yield from child.named_buffers(f"{prefix}{name}.")
 
-    def buffers(self):
+    def buffers(self) -> list[Tensor]:
+        """Every buffer, in named_buffers() order."""
         return [b for _, b in self.named_buffers()]
 
-    def _named_state(self, prefix=""):
+    def _named_state(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """Parameters and buffers in PyTorch's state_dict order: each module's
         own parameters, then its buffers, then its children's."""
         for name, t in (*self._own_parameters(), *self._own_buffers()):
@@ -90,21 +102,22 @@ class Module:
         for name, child in self.named_children():
             yield from child._named_state(f"{prefix}{name}.")
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient."""
         for p in self.parameters():
             p.grad = None
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> "Module":
         """Training mode (dropout active) for this module and its children; returns self."""
         for m in self.modules():
             m.training = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> "Module":
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
-    def to(self, dtype):
+    def to(self, dtype: Any) -> "Module":
         """Cast every parameter and floating-point buffer to ``dtype`` in place
         (storage replaced); returns self."""
         dtype = np.dtype(dtype)
@@ -114,24 +127,26 @@ class Module:
             p.data = p.numpy().astype(dtype)
         return self
 
-    def float(self):
+    def float(self) -> "Module":
+        """``to(float32)``."""
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> "Module":
+        """``to(float64)``."""
         return self.to(np.float64)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
         """Turn gradients on or off for every parameter (e.g. to freeze a layer)."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Tensor]:
         """Parameters and buffers by name, in PyTorch's order, as detached
         copies (PyTorch shares storage instead)."""
         return {name: t.detach().clone() for name, t in self._named_state()}
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy values (tensors or arrays) into the parameters and buffers;
         with ``strict`` the names must match exactly; shapes always."""
         params = dict(self._named_state())
@@ -149,7 +164,7 @@ class Module:
                 p.numpy()[...] = value
                 p._bump()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         children = [f"  ({name}): " + repr(m).replace("\n", "\n  ")
                     for name, m in self.named_children()]
         extra = self.extra_repr()
@@ -157,10 +172,11 @@ class Module:
             return f"{type(self).__name__}({extra})"
         return f"{type(self).__name__}(\n" + "\n".join(children) + "\n)"
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """The options shown inside the module's repr."""
         return ""
 
-    def fuse_with(self, following):
+    def fuse_with(self, following: "Module") -> "Module | None":
         """A module computing ``following(self(x))`` in one step, or None (the default)."""
         return None
 
@@ -173,15 +189,16 @@ class Sequential(Module):
     Linear followed by a ReLU runs as one kernel each way, with the same result
     and the same parameters."""
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
-        self._plan, self._planned_for = None, None
+        self._plan: list[Module] = []
+        self._planned_for: tuple[int, ...] | None = None
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for i, layer in enumerate(self.layers):
             yield str(i), layer
 
-    def fuse(self):
+    def fuse(self) -> "Sequential":
         """Build the execution plan from adjacent layers that fuse; returns self."""
         plan, i, layers = [], 0, self.layers
         while i < len(layers):
@@ -191,53 +208,56 @@ class Sequential(Module):
         self._plan, self._planned_for = plan, tuple(map(id, layers))
         return self
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         if self._planned_for != tuple(map(id, self.layers)):
             self.fuse()
         for layer in self._plan:
             x = layer(x)
         return x
 
-    def append(self, module):
+    def append(self, module: Module) -> "Sequential":
+        """Add a layer at the end; returns self."""
         self.layers.append(module)
         return self
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int | slice) -> Any:
         return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.layers)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
 
 class ModuleList(Module):
     """A list of modules whose parameters belong to the owner ("0.weight", ...)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
         self.items = list(modules)
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for i, m in enumerate(self.items):
             yield str(i), m
 
-    def append(self, module):
+    def append(self, module: Module) -> "ModuleList":
+        """Add a module at the end; returns self."""
         self.items.append(module)
         return self
 
-    def extend(self, modules):
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        """Add modules at the end; returns self."""
         self.items.extend(modules)
         return self
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int | slice) -> Any:
         return ModuleList(self.items[i]) if isinstance(i, slice) else self.items[i]
 
-    def __setitem__(self, i, module):
+    def __setitem__(self, i: int, module: Module) -> None:
         self.items[i] = module
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self.items)

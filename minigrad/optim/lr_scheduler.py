@@ -2,13 +2,18 @@
 ``optimizer.step()``: once an epoch for StepLR and CosineAnnealingLR, once a
 batch for OneCycleLR)."""
 import math
+from typing import Any
+
+from minigrad.optim.optimizer import Optimizer
+
+__all__ = ["CosineAnnealingLR", "LRScheduler", "OneCycleLR", "StepLR"]
 
 
 class LRScheduler:
     """Base class: sets each group's 'lr' to ``get_lr()`` at every ``step()``.
     Constructing a scheduler takes the first step (``last_epoch`` becomes 0)."""
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             if last_epoch == -1:
@@ -20,37 +25,41 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self.step()
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
+        """The rate of each group for step ``last_epoch`` (subclasses)."""
         raise NotImplementedError
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The rates set by the last ``step()``, one per group."""
         return list(self._last_lr)
 
-    def step(self):
+    def step(self) -> None:
         """Advance one step (epoch or batch, as the schedule counts)."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's state (everything but the optimizer)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by ``state_dict()``."""
         self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
     """Multiply the rate by ``gamma`` every ``step_size`` epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         if int(step_size) != step_size or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
         self.step_size, self.gamma = int(step_size), gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch % self.step_size:
             return [g["lr"] for g in groups]
@@ -61,13 +70,14 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine from the initial rate down to ``eta_min`` over ``T_max`` epochs
     (and back up after, periodically), in PyTorch's recursive form."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):  # noqa: N803
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
+                 last_epoch: int = -1) -> None:
         if T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         e, t, lo = self.last_epoch, self.T_max, self.eta_min
         groups = self.optimizer.param_groups
         if e == 0:
@@ -94,10 +104,13 @@ class OneCycleLR(LRScheduler):
     ``initial / final_div_factor``; momentum (or Adam's beta1) moves the
     opposite way between ``max_momentum`` and ``base_momentum``."""
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
-                 base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
-                 final_div_factor=1e4, three_phase=False, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, max_lr: float | list[float],
+                 total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85, max_momentum: float = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, last_epoch: int = -1) -> None:
         if total_steps is None:
             if not epochs or not steps_per_epoch or epochs < 1 or steps_per_epoch < 1:
                 raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch "
@@ -150,7 +163,7 @@ class OneCycleLR(LRScheduler):
         else:
             group["momentum"] = value
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times, more than total_steps="

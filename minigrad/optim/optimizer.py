@@ -1,10 +1,16 @@
 """Optimizer: PyTorch's base class (param_groups, state, zero_grad, state dicts)."""
 import copy
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
+from minigrad.tensor import Tensor
 
-def storage(t):
+__all__ = ["Optimizer", "storage"]
+
+
+def storage(t: Tensor) -> np.ndarray:
     """The array behind tensor ``t`` (shared, so updates to it are in place)."""
     return t.detach().numpy()
 
@@ -17,11 +23,12 @@ class Optimizer:
     group leaves out. ``self.state[p]`` holds the per-parameter buffers.
     Subclasses implement ``step()``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]],
+                 defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
-        self.state = {}
-        self.param_groups = []
-        groups = list(params)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -29,7 +36,7 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (a dict with 'params' and optional options)."""
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise TypeError("a parameter group must be a dict with a 'params' key")
@@ -47,7 +54,7 @@ class Optimizer:
             group.setdefault(name, default)
         self.param_groups.append(group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop the gradients (``set_to_none=False``: fill them with zeros)."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -58,19 +65,20 @@ class Optimizer:
                 else:
                     storage(p.grad)[...] = 0
 
-    def step(self):
+    def step(self) -> None:
+        """One update of every parameter that has a gradient (subclasses)."""
         raise NotImplementedError
 
-    def _params_with_grad(self):
+    def _params_with_grad(self) -> Iterator[tuple[dict[str, Any], Tensor]]:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     yield group, p
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{'state': {index: buffers}, 'param_groups': [options with param indices]}
         (copies, as PyTorch's indices: parameters numbered in group order)."""
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             ids = []
@@ -85,7 +93,7 @@ class Optimizer:
                               for p in g["params"] if p in self.state)}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore options and buffers saved by ``state_dict()`` (copied in)."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
@@ -93,7 +101,7 @@ class Optimizer:
                     self.param_groups, groups, strict=True)):
             raise ValueError("loaded state dict has a different number of parameter groups "
                              "or parameters")
-        by_index = {}
+        by_index: dict[int, Tensor] = {}
         for group, saved in zip(self.param_groups, groups, strict=True):
             for p, i in zip(group["params"], saved["params"], strict=True):
                 by_index[i] = p

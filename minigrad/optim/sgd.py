@@ -1,8 +1,14 @@
 """SGD with PyTorch's rule; the common case runs on the sgd_step kernel."""
+from collections.abc import Iterable
+from typing import Any, cast
+
 import numpy as np
 
 from minigrad import kernels as K
 from minigrad.optim.optimizer import Optimizer, storage
+from minigrad.tensor import Tensor
+
+__all__ = ["SGD"]
 
 
 class SGD(Optimizer):
@@ -15,8 +21,9 @@ class SGD(Optimizer):
 
     With ``dampening=0`` and no Nesterov the update is one C kernel call."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3,
+                 momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
         for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
             if not v >= 0:
                 raise ValueError(f"SGD: {name} must be >= 0, got {v}")
@@ -25,12 +32,12 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
-    def step(self):
+    def step(self) -> None:
         """One update of every parameter that has a gradient."""
         for group, p in self._params_with_grad():
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
-            w, g = storage(p), storage(p.grad)
+            w, g = storage(p), storage(cast(Tensor, p.grad))  # not None: _params_with_grad
             state = self.state.setdefault(p, {})
             if mom == 0:
                 K.sgd_step(w, g, lr, weight_decay=wd)
