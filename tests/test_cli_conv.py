@@ -26,6 +26,12 @@ def test_train_cnn_save_evaluate_predict(tmp_path):
                     str(tmp_path / "seven.png")).stdout.splitlines()
     assert predicted[0].split(": ")[1].startswith("3 (") and \
         predicted[1].split(": ")[1].startswith("7 (")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return
+    run("export", str(model), "--onnx", str(tmp_path / "cnn.onnx"))
+    assert (tmp_path / "cnn.onnx").stat().st_size > 0
 
 
 def test_resnet_saves_and_loads(tmp_path):
