@@ -38,28 +38,21 @@ static double FN(plane_sqdev)(const MG_T *x, ptrdiff_t n, double mean)
     return FN(lanes_total)(acc, tail);
 }
 
-/* g masked by y > 0 when y is given (a fused ReLU's output). */
-static inline double FN(masked)(const MG_T *g, const MG_T *y, ptrdiff_t i)
-{
-    return y && !(y[i] > 0) ? 0.0 : (double)g[i];
-}
-
-/* *sg = sum g, *sgx = sum g * (x - mean), g masked by y if given. */
-static void FN(plane_grad_sums)(const MG_T *g, const MG_T *x, const MG_T *y, ptrdiff_t n,
-                                double mean, double *sg, double *sgx)
+/* *sg += sum g, *sgx += sum g * (x - mean). */
+static void FN(plane_grad_sums)(const MG_T *g, const MG_T *x, ptrdiff_t n, double mean,
+                                double *sg, double *sgx)
 {
     double a[MG_LANES] = {0}, b[MG_LANES] = {0}, ta = 0, tb = 0;
     ptrdiff_t i = 0;
     for (; i + MG_LANES <= n; i += MG_LANES)
         for (int k = 0; k < MG_LANES; k++) {
-            double gv = FN(masked)(g, y, i + k);
+            double gv = g[i + k];
             a[k] += gv;
-            b[k] += gv * (x[i + k] - mean);
+            b[k] += gv * ((double)x[i + k] - mean);
         }
     for (; i < n; i++) {
-        double gv = FN(masked)(g, y, i);
-        ta += gv;
-        tb += gv * (x[i] - mean);
+        ta += g[i];
+        tb += g[i] * ((double)x[i] - mean);
     }
     *sg += FN(lanes_total)(a, ta);
     *sgx += FN(lanes_total)(b, tb);
@@ -126,10 +119,25 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
     MG_NCHW_FOR(c, n * c * hw, ch, {
         const double mean = save_mean[ch], invstd = save_invstd[ch];
         const double gamma = weight ? weight[ch] : 1;
+        /* With a fused ReLU, grad_out masked by y > 0 goes to dx first (a
+         * select loop that vectorizes), and everything after reads it there. */
+        const MG_T *g = dy;
+        if (y) {
+            for (ptrdiff_t i = 0; i < n; i++) {
+                ptrdiff_t off = (i * c + ch) * hw;
+                const MG_T *gp = dy + off, *yp = y + off;
+                MG_T *dp = dx + off;
+                for (ptrdiff_t j = 0; j < hw; j++) {
+                    MG_T gv = gp[j]; /* loaded either way, so the select vectorizes */
+                    dp[j] = yp[j] > 0 ? gv : 0;
+                }
+            }
+            g = dx;
+        }
         double sg = 0, sgx = 0;
         for (ptrdiff_t i = 0; i < n; i++) {
             ptrdiff_t off = (i * c + ch) * hw;
-            FN(plane_grad_sums)(dy + off, x + off, y ? y + off : NULL, hw, mean, &sg, &sgx);
+            FN(plane_grad_sums)(g + off, x + off, hw, mean, &sg, &sgx);
         }
         if (dweight) dweight[ch] = (MG_T)(sgx * invstd);
         if (dbias) dbias[ch] = (MG_T)sg;
@@ -140,12 +148,10 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
         const double sub = training ? sg / m : 0;
         for (ptrdiff_t i = 0; i < n; i++) {
             ptrdiff_t off = (i * c + ch) * hw;
-            const MG_T *gp = dy + off, *xp = x + off, *yp = y ? y + off : NULL;
+            const MG_T *gp = g + off, *xp = x + off;
             MG_T *dp = dx + off;
-            for (ptrdiff_t j = 0; j < hw; j++) {
-                double gv = yp && !(yp[j] > 0) ? 0 : gp[j];
-                dp[j] = (MG_T)(k * (gv - (xp[j] - mean) * u - sub));
-            }
+            for (ptrdiff_t j = 0; j < hw; j++)
+                dp[j] = (MG_T)(k * (gp[j] - (xp[j] - mean) * u - sub));
         }
     });
 }
