@@ -23,10 +23,10 @@ from minigrad import tasks as T
 # optimizer variants: (name in the table, --opt, SGD momentum, learning rates to try)
 VARIANTS = {
     "3v7": [("sgd", "sgd", 0.0, [0.1, 0.3, 0.5, 1.0, 2.0]),
-            ("sgd+mom", "sgd", 0.9, [0.02, 0.05, 0.1, 0.2]),
+            ("sgd+mom", "sgd", 0.9, [0.02, 0.05, 0.1, 0.2, 0.5]),
             ("adam", "adam", None, [0.001, 0.003, 0.01, 0.03])],
-    "digits": [("sgd", "sgd", 0.0, [0.1, 0.2, 0.5, 1.0]),
-               ("sgd+mom", "sgd", 0.9, [0.02, 0.05, 0.1, 0.2]),
+    "digits": [("sgd", "sgd", 0.0, [0.1, 0.2, 0.5, 1.0, 2.0]),
+               ("sgd+mom", "sgd", 0.9, [0.02, 0.05, 0.1, 0.2, 0.5]),
                ("adam", "adam", None, [0.001, 0.003, 0.01, 0.03])],
 }
 EPOCHS = {"3v7": [5, 10, 20], "digits": [3, 5, 10]}

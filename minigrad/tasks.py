@@ -18,12 +18,12 @@ TASKS = {
     # momentum, and the learning rate (lr_max for one-cycle) of each optimizer and schedule,
     # all as measured by benchmarks/recipes.py
     "3v7": dict(classes=["7", "3"], hidden=30, epochs=20, opt="sgd", schedule="constant",
-                momentum=0.0, lr={("sgd", "constant"): 0.5, ("sgd", "one-cycle"): 0.5,
-                                  ("adam", "constant"): 0.01, ("adam", "one-cycle"): 0.01}),
+                momentum=0.0, lr={("sgd", "constant"): 1.0, ("sgd", "one-cycle"): 2.0,
+                                  ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.01}),
     "digits": dict(classes=[str(d) for d in range(10)], hidden=128, epochs=10, opt="sgd",
-                   schedule="constant", momentum=0.9,
-                   lr={("sgd", "constant"): 0.05, ("sgd", "one-cycle"): 0.1,
-                       ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.003}),
+                   schedule="one-cycle", momentum=0.9,
+                   lr={("sgd", "constant"): 0.1, ("sgd", "one-cycle"): 0.2,
+                       ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.01}),
 }
 PIXELS = 28 * 28
 
