@@ -1,6 +1,7 @@
 """The `minigrad` command line (also `python -m minigrad`).
 
     minigrad train [options]          train the chapter's simple_net (3 vs 7 by default)
+                                      with --opt {sgd,adam}, --schedule {constant,one-cycle}
     minigrad evaluate MODEL           accuracy and confusion matrix
     minigrad predict MODEL IMAGE...   class and probability of 28x28 images
     minigrad show                     digits and the mean 3 / mean 7, as text or PNG
@@ -281,7 +282,8 @@ def build_parser():
     p.add_argument("--data", metavar="DIR", help="a directory of MNIST IDX files "
                    "(default: the sample shipped in the package)")
     p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--lr", type=_nonneg_float)
+    p.add_argument("--lr", type=_nonneg_float, help="learning rate, lr_max for one-cycle "
+                   "(default: the task's best measured for the optimizer and schedule)")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--hidden", type=_positive_int)
     p.add_argument("--momentum", type=_nonneg_float, help="SGD's (default: the recipe's)")

@@ -1,9 +1,10 @@
 """The command line's tasks: their data, models, checks and outputs.
 
 A task ("3v7": the chapter's 3s against 7s, one logit; "digits": all ten,
-ten logits) fixes the classes, the loss, the metric and the default
-hyperparameters. Everything here raises ValueError with a one-line message on
-bad input; the command line (minigrad.cli) turns that into its error policy.
+ten logits) fixes the classes, the loss, the metric and the default recipe
+(optimizer, schedule, rates: measured by benchmarks/recipes.py). Everything
+here raises ValueError with a one-line message on bad input; the command line
+(minigrad.cli) turns that into its error policy.
 """
 import os
 from functools import partial
