@@ -1,20 +1,30 @@
 """The command line's tasks: their data, models, checks and outputs.
 
 A task ("3v7": the chapter's 3s against 7s, one logit; "digits": all ten,
-ten logits) fixes the classes, the loss, the metric and the default
-hyperparameters. Everything here raises ValueError with a one-line message on
-bad input; the command line (minigrad.cli) turns that into its error policy.
+ten logits) fixes the classes, the loss, the metric and the default recipe
+(optimizer, schedule, rates: measured by benchmarks/recipes.py). Everything
+here raises ValueError with a one-line message on bad input; the command line
+(minigrad.cli) turns that into its error policy.
 """
-import math
 import os
+from functools import partial
 
 import numpy as np
 
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam"}
+SCHEDULES = ("constant", "one-cycle")
+
 TASKS = {
-    # task: class names by label, default hidden width, lr, momentum, epochs
-    "3v7": dict(classes=["7", "3"], hidden=30, lr=0.5, momentum=0.0, epochs=20),
-    "digits": dict(classes=[str(d) for d in range(10)], hidden=128, lr=0.05, momentum=0.9,
-                   epochs=10),
+    # classes by label; the default recipe: hidden width, epochs, optimizer, schedule, SGD's
+    # momentum, and the learning rate (lr_max for one-cycle) of each optimizer and schedule,
+    # all as measured by benchmarks/recipes.py
+    "3v7": dict(classes=["7", "3"], hidden=30, epochs=20, opt="sgd", schedule="constant",
+                momentum=0.0, lr={("sgd", "constant"): 1.0, ("sgd", "one-cycle"): 2.0,
+                                  ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.01}),
+    "digits": dict(classes=[str(d) for d in range(10)], hidden=128, epochs=10, opt="sgd",
+                   schedule="one-cycle", momentum=0.9,
+                   lr={("sgd", "constant"): 0.1, ("sgd", "one-cycle"): 0.2,
+                       ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.01}),
 }
 PIXELS = 28 * 28
 
@@ -71,7 +81,7 @@ def targets(task, y):
 def task_parts(task):
     """(loss function, metric, number of outputs) of a task."""
     import minigrad as mg
-    from minigrad import functional as F
+    from minigrad.nn import functional as F
 
     if task == "3v7":
         return F.mnist_loss, mg.batch_accuracy, 1
@@ -86,6 +96,65 @@ def build_model(task, n_in, hidden, seed):
     outputs = task_parts(task)[2]
     return nn.Sequential(nn.Linear(n_in, hidden, rng=rng), nn.ReLU(),
                          nn.Linear(hidden, outputs, rng=rng))
+
+
+# ------------------------------------------------------------------ recipes
+
+def recipe(task, opt=None, schedule=None, lr=None, momentum=None, epochs=None, hidden=None):
+    """The settings of a training run (a dict): the task's default recipe
+    wherever an argument is None. The default learning rate depends on the
+    optimizer and schedule; ``momentum`` is SGD's only (Adam's beta1 is fixed,
+    and one-cycle schedules it)."""
+    t = TASKS[task]
+    opt, schedule = opt or t["opt"], schedule or t["schedule"]
+    if opt not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {opt!r} (known: {', '.join(OPTIMIZERS)})")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
+    if momentum is not None and opt != "sgd":
+        raise ValueError(f"--momentum is SGD's; --opt {opt} takes none")
+    if opt == "sgd" and momentum is None:
+        momentum = t["momentum"]
+    return dict(task=task, opt=opt, schedule=schedule,
+                lr=t["lr"][opt, schedule] if lr is None else lr, momentum=momentum,
+                epochs=epochs or t["epochs"], hidden=hidden or t["hidden"])
+
+
+def describe(settings):
+    """The optimizer and schedule of a recipe, in words."""
+    name = OPTIMIZERS[settings["opt"]]
+    extra = f" momentum={settings['momentum']}" if settings["opt"] == "sgd" else ""
+    if settings["schedule"] == "one-cycle":
+        return f"{name}{extra}, one-cycle schedule lr_max={settings['lr']}"
+    return f"{name} lr={settings['lr']}{extra}, constant schedule"
+
+
+def make_learner(settings, train, valid, batch_size=64, seed=0, log=print):
+    """A Learner for a recipe: the task's model (seeded), loss and metric,
+    shuffled batches (seeded) and the recipe's optimizer."""
+    import minigrad as mg
+
+    task = settings["task"]
+    (x_train, y_train), (x_valid, y_valid) = train, valid
+    loss_func, metric, _ = task_parts(task)
+    dls = mg.DataLoaders.from_arrays(x_train, targets(task, y_train), x_valid,
+                                     targets(task, y_valid), batch_size=batch_size, seed=seed)
+    model = build_model(task, x_train.shape[1], settings["hidden"], seed)
+    if settings["opt"] == "sgd":
+        opt_func = partial(mg.optim.SGD, momentum=settings["momentum"])
+    else:
+        opt_func = mg.optim.Adam
+    return mg.Learner(dls, model, loss_func, opt_func=opt_func, lr=settings["lr"],
+                      metrics=[metric], log=log)
+
+
+def fit(learn, settings, **kwargs):
+    """Train with the recipe's schedule: ``fit`` at a constant rate, or
+    ``fit_one_cycle`` with the rate as lr_max. ``kwargs`` go to ``fit``
+    (stop rules, progress). Returns the recorder's history."""
+    if settings["schedule"] == "one-cycle":
+        return learn.fit_one_cycle(settings["epochs"], settings["lr"], **kwargs)
+    return learn.fit(settings["epochs"], **kwargs)
 
 
 def check_model(model, meta, path):
@@ -107,36 +176,8 @@ def check_model(model, meta, path):
     return task
 
 
-def as_array(value):
-    """A parameter value (a Tensor or an array) as a NumPy array."""
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-
-
 def n_inputs(model):
     return next(m for m in model.layers if hasattr(m, "in_features")).in_features
-
-
-def history(learn):
-    """The per-epoch rows (dicts) a Learner recorded: ``learn.history`` or
-    ``learn.recorder.history``, whichever it has."""
-    rows = getattr(learn, "history", None)
-    if rows is None:
-        rows = getattr(getattr(learn, "recorder", None), "history", None)
-    return [r for r in (rows or []) if isinstance(r, dict)]
-
-
-def had_finite_loss(learn):
-    """Whether training ever produced a finite training loss, read defensively
-    from whatever the Learner records (its own flag, recorder, or history)."""
-    flag = getattr(learn, "had_finite_loss", None)
-    if isinstance(flag, bool):
-        return flag
-    values = []
-    recorder = getattr(learn, "recorder", None)
-    for source in (getattr(recorder, "losses", None), getattr(recorder, "values", None)):
-        values += [v for v in (source or []) if isinstance(v, (int, float))]
-    values += [row.get("train_loss") for row in history(learn)]
-    return any(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
 # ------------------------------------------------------------------ outputs
