@@ -234,7 +234,8 @@ def chapter_datasets(stacks):
     valid_x = torch.cat([stacks["valid", "3"], stacks["valid", "7"]]).view(-1, 28 * 28)
     valid_y = tensor([1] * len(stacks["valid", "3"]) + [0] * len(stacks["valid", "7"]))
     valid_y = valid_y.unsqueeze(1)
-    return train_x, train_y, list(zip(train_x, train_y, strict=True)), list(zip(valid_x, valid_y, strict=True))
+    dset = list(zip(train_x, train_y, strict=True))
+    return train_x, train_y, dset, list(zip(valid_x, valid_y, strict=True))
 
 
 def init_params(size, std=1.0):
