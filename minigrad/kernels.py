@@ -55,8 +55,7 @@ from minigrad._kernels import (  # noqa: E402
 )
 
 __all__ = [
-    "adam_step", "bias_grad", "build_flags", "default_num_threads", "environment_problems",
-    "get_num_threads",
+    "adam_step", "bias_grad", "build_flags", "default_num_threads", "get_num_threads",
     "linear", "matmul", "openmp_enabled", "relu_backward_bias_grad", "set_num_threads",
     "set_simd_path", "sgd_step", "simd_path", "simd_paths_available", "softmax_cross_entropy",
 ]
@@ -141,7 +140,7 @@ def environment_problems():
 
 def _warn_at_first_kernel_call(problems):
     """Rebind every kernel so that the first call warns of ``problems``."""
-    kernels = {name: globals()[name] for name in (*LISTED, *_OWN_SHAPE)}
+    kernels = {name: globals()[name] for name in __all__ if name not in _SETTINGS}
     warned = False
 
     def wrap(kernel):
@@ -158,8 +157,10 @@ def _warn_at_first_kernel_call(problems):
     globals().update({name: wrap(kernel) for name, kernel in kernels.items()})
 
 
-_OWN_SHAPE = ("adam_step", "bias_grad", "linear", "matmul", "relu_backward_bias_grad",
-              "sgd_step", "softmax_cross_entropy")
+__all__.append("environment_problems")
+_SETTINGS = {"build_flags", "default_num_threads", "environment_problems", "get_num_threads",
+             "openmp_enabled", "set_num_threads", "set_simd_path", "simd_path",
+             "simd_paths_available"}
 _threads, _simd, _PROBLEMS = _read_environment(os.environ)
 set_num_threads(_threads)
 if _simd:
