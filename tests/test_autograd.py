@@ -362,3 +362,14 @@ def test_loss_options_gradcheck(n, c, seed):
     ]
     for loss in losses:
         assert mg.gradcheck(loss, [z, p])
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
+def test_empty_inputs_as_pytorch(shape):
+    x = mg.tensor(np.ones(shape, np.float32), requires_grad=True)
+    for op in (F.softmax, F.log_softmax, F.tanh, F.gelu):
+        y = op(x) if op in (F.tanh, F.gelu) else op(x, -1)
+        assert y.shape == shape
+    loss = F.cross_entropy(x, np.full(shape, 0.5, np.float32))
+    loss.backward()
+    assert np.isnan(loss.item()) and x.grad.shape == shape  # PyTorch: nan
