@@ -31,8 +31,8 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
     from functools import partial
 
     import minigrad as mg
-    from minigrad import functional as F
     from minigrad import nn
+    from minigrad.nn import functional as F
 
     rng = np.random.default_rng(seed)
     model = nn.Sequential(nn.Linear(x.shape[1], hidden, rng=rng), nn.ReLU(),

@@ -169,6 +169,7 @@ static inline int mg_want(double work)
 static void mg_run_pieces(ptrdiff_t pieces, int want, mg_piece_fn piece, const void *job)
 {
     int nt = mg_enter(want);
+    (void)nt; /* read only by the OpenMP pragma */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fp = mg_fp_enter();

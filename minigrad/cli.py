@@ -1,6 +1,7 @@
 """The `minigrad` command line (also `python -m minigrad`).
 
-    minigrad train [options]          train the chapter's simple_net (3 vs 7 by default),
+    minigrad train [options]          train the chapter's simple_net (3 vs 7 by default)
+                                      with --opt {sgd,adam}, --schedule {constant,one-cycle},
                                       or a convnet or ResNet-18 (--arch cnn|resnet)
     minigrad evaluate MODEL           accuracy and confusion matrix
     minigrad predict MODEL IMAGE...   class and probability of 28x28 images
@@ -21,7 +22,6 @@ import json
 import os
 import sys
 import time
-from functools import partial
 
 import numpy as np
 
@@ -85,87 +85,60 @@ def cmd_train(args):
     import minigrad as mg
     from minigrad.serialize import save_model
 
-    task = T.TASKS[args.task]
-    conv = T.ARCHS.get(args.arch)  # None: the chapter's simple_net
-    defaults = conv or task
-    hidden = args.hidden or defaults["width" if conv else "hidden"]
-    lr = args.lr if args.lr is not None else defaults["lr"]
-    momentum = args.momentum if args.momentum is not None else defaults["momentum"]
-    epochs = args.epochs or defaults["epochs"]
+    s = T.recipe(args.task, args.opt, args.schedule, args.lr, args.momentum, args.epochs,
+                 args.hidden, args.arch)
     _set_threads(args.threads)
     if args.plot:
         _need_matplotlib()
     _doing("the training data")
-    (x_train, y_train), (x_valid, y_valid), source = T.load_task_data(args.task, args.data)
-    loss_func, metric, outputs = T.task_parts(args.task)
-    if conv:  # images as (N, 1, 28, 28)
-        x_train, x_valid = x_train.reshape(-1, 1, 28, 28), x_valid.reshape(-1, 1, 28, 28)
-        loss_func = T.conv_loss(args.task)
-    print(f"task {args.task}: {len(x_train)} train, {len(x_valid)} valid images from {source}")
-    dls = mg.DataLoaders.from_arrays(x_train, T.targets(args.task, y_train), x_valid,
-                                     T.targets(args.task, y_valid),
-                                     batch_size=args.batch_size, seed=args.seed)
-    _doing(f"a {args.arch} of width {hidden}" if conv else f"a model with {hidden} hidden units")
-    if conv:
-        model = T.build_conv_model(args.task, args.arch, hidden, args.seed)
-        what, opt = f"{args.arch} of width {hidden}; 1cycle SGD lr_max", partial(
-            mg.SGD, momentum=momentum, weight_decay=T.WEIGHT_DECAY)
-    else:
-        model = T.build_model(args.task, x_train.shape[1], hidden, args.seed)
-        what = f"Linear({x_train.shape[1]}, {hidden}), ReLU, Linear({hidden}, {outputs}); SGD lr"
-        opt = partial(mg.SGD, momentum=momentum)
-    print(f"model: {what}={lr} momentum={momentum}, batch {args.batch_size}, "
+    train, valid, source = T.load_task_data(args.task, args.data)
+    print(f"task {args.task}: {len(train[0])} train, {len(valid[0])} valid images from {source}")
+    conv = args.arch != "mlp"
+    _doing(f"a {args.arch} of width {s['hidden']}" if conv
+           else f"a model with {s['hidden']} hidden units")
+    learn = T.make_learner(s, train, valid, args.batch_size, args.seed)
+    outputs = T.task_parts(args.task)[2]
+    what = f"{args.arch} of width {s['hidden']}" if conv else \
+        f"Linear({train[0].shape[1]}, {s['hidden']}), ReLU, Linear({s['hidden']}, {outputs})"
+    print(f"model: {what}; {T.describe(s)}, {s['epochs']} epochs, batch {args.batch_size}, "
           f"{mg.get_num_threads()} thread(s), {mg.kernels.simd_path()} kernels")
-    learn = mg.Learner(dls, model, loss_func, opt_func=opt, lr=lr, metrics=[metric])
     _doing("training")
-    initial = {k: np.array(T.as_array(v)) for k, v in model.state_dict().items()}
     start = time.perf_counter()
-    (learn.fit_one_cycle if conv else learn.fit)(
-        epochs, target=args.target_accuracy, time_limit=args.time_limit,
-        patience=args.patience, progress=None if args.progress else False)
+    T.fit(learn, s, target=args.target_accuracy, time_limit=args.time_limit,
+          patience=args.patience, progress=None if args.progress else False)
     seconds = time.perf_counter() - start
-    history = T.history(learn)
-    if not history:
+    rec, metric = learn.recorder, learn.metrics[0].__name__
+    if not rec.history:
         raise CLIError("training recorded no epoch: no result to report")
-    if not T.had_finite_loss(learn):
+    if not rec.had_finite_loss:
         raise CLIError("training never reached a finite loss (NaN or inf in the data, or "
                        "a learning rate too large?); no model saved")
-    state = getattr(learn, "best_state", None) or model.state_dict()
-    if lr > 0 and all(np.array_equal(T.as_array(v), initial[k]) for k, v in state.items()):
-        raise CLIError("training left the model at its initial weights (the loss became NaN "
-                       "or inf before any good epoch; a learning rate too large?); no model "
-                       "saved")
-    final = history[-1][metric.__name__]
+    final = rec.history[-1][metric]
     print(f"final valid accuracy: {final:.4f} ({seconds:.2f}s)")
-    meta = {"task": args.task, "classes": task["classes"], "metric": metric.__name__}
+    best = next(r for r in rec.history if r["epoch"] == rec.best_epoch)
     if args.save:
         _doing(f"saving {args.save}")
-        finite = [r for r in history if np.isfinite(r.get("valid_loss", np.nan))]
-        best = min(finite, key=lambda r: r["valid_loss"]) if finite else None
-        if best is not None:
-            meta["epoch"], meta["valid_accuracy"] = best["epoch"], best[metric.__name__]
-        save_model(model, args.save, meta, state)
-        where = "" if best is None else f" (epoch {best['epoch']})"
-        print(f"saved the model with the best valid loss{where} to {args.save}")
+        meta = {"task": args.task, "classes": T.TASKS[args.task]["classes"], "metric": metric,
+                "epoch": rec.best_epoch, "valid_accuracy": best[metric]}
+        save_model(learn.model, args.save, meta, learn.best_state)
+        print(f"saved the model with the best valid loss (epoch {rec.best_epoch}) to {args.save}")
     if args.json:
         record = {
-            "settings": {"task": args.task, "arch": args.arch, "data": source,
-                         "epochs": epochs, "lr": lr,
-                         "momentum": momentum, "batch_size": args.batch_size,
-                         "hidden": hidden, "seed": args.seed,
+            "settings": {**s, "data": source, "batch_size": args.batch_size, "seed": args.seed,
                          "target_accuracy": args.target_accuracy,
                          "time_limit": args.time_limit, "patience": args.patience,
                          "threads": mg.get_num_threads(),
                          "simd_path": mg.kernels.simd_path()},
-            "history": history, "stop_reason": getattr(learn, "stop_reason", None),
-            "final": {"valid_accuracy": final, "valid_loss": history[-1]["valid_loss"],
+            "history": rec.history, "lrs": rec.lrs, "stop_reason": learn.stop_reason,
+            "best_epoch": rec.best_epoch,
+            "final": {"valid_accuracy": final, "valid_loss": rec.history[-1]["valid_loss"],
                       "seconds": seconds},
         }
         from minigrad._files import atomic_write
         atomic_write(args.json, lambda f: f.write(json.dumps(record, indent=2).encode()))
         print(f"wrote {args.json}")
     if args.plot:
-        T.plot_history(history, metric.__name__, args.plot)
+        T.plot_history(rec.history, metric, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
@@ -326,14 +299,19 @@ def build_parser():
     p.add_argument("--data", metavar="DIR", help="a directory of MNIST IDX files "
                    "(default: the sample shipped in the package)")
     p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--lr", type=_nonneg_float)
+    p.add_argument("--lr", type=_nonneg_float, help="learning rate, lr_max for one-cycle "
+                   "(default: the task's best measured for the optimizer and schedule)")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--arch", choices=["mlp", *T.ARCHS], default="mlp",
                    help="mlp: the chapter's simple_net; cnn: a small convnet; resnet: "
-                        "ResNet-18 (both trained with a one-cycle schedule)")
+                        "ResNet-18")
     p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width (cnn, "
                    "resnet)")
-    p.add_argument("--momentum", type=_nonneg_float)
+    p.add_argument("--momentum", type=_nonneg_float, help="SGD's (default: the recipe's)")
+    p.add_argument("--opt", choices=sorted(T.OPTIMIZERS), help="optimizer (default: the "
+                   "task's recipe; --lr defaults per optimizer and schedule)")
+    p.add_argument("--schedule", choices=T.SCHEDULES, help="constant rate, or fastai's "
+                   "one-cycle with --lr as lr_max (default: the task's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accuracy", type=_nonneg_float, metavar="ACC")
     p.add_argument("--time-limit", type=_nonneg_float, metavar="SECONDS")

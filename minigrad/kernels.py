@@ -11,7 +11,11 @@ no edit in this file.
 Threads: the kernels split large problems over ``get_num_threads()`` OpenMP
 threads (default: the CPUs this process may run on, or the environment
 variable ``MINIGRAD_NUM_THREADS``). Work is split so that every result is
-bit-identical whatever the thread count.
+bit-identical whatever the thread count. ``MINIGRAD_SIMD`` forces an
+instruction set. A bad value of either variable is replaced by the default
+and listed by ``environment_problems()``; the first kernel call warns of it
+(not the import, so that the command line can report it as its one-line
+error instead).
 
 Denormals: every kernel runs with flush-to-zero and denormals-are-zero set in
 each of its threads (x86 MXCSR) and restores the state before it returns, so
@@ -25,7 +29,9 @@ for ~300,000 iterations. Between kernel calls the training loop runs Python
 on one core; long spinning on the other slowed a 2-thread epoch from 0.29 s
 to 0.47 s on the 2-core test machine (benchmarks/run.py).
 """
+import functools
 import os
+import warnings
 
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
 
@@ -102,20 +108,77 @@ for _id, _kind, _name, _arg, _doc in _kernels.catalog():
     __all__.append(_name)
 
 
-def default_num_threads():
-    """MINIGRAD_NUM_THREADS if set, else the number of CPUs available to this process."""
-    env = os.environ.get("MINIGRAD_NUM_THREADS", "").strip()
-    if env:
-        n = int(env) if env.isdigit() else 0
-        if n < 1:
-            raise ValueError(f"MINIGRAD_NUM_THREADS must be a positive integer, got {env!r}")
-        return n
+MAX_THREADS_PER_CPU = 4
+"""MINIGRAD_NUM_THREADS may be at most this many times the CPUs."""
+
+
+def _cpus():
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
-set_num_threads(default_num_threads())
-if os.environ.get("MINIGRAD_SIMD"):
-    set_simd_path(os.environ["MINIGRAD_SIMD"])
+def _read_environment(environ):
+    """(threads, SIMD path or None, problems) from MINIGRAD_NUM_THREADS and
+    MINIGRAD_SIMD: a bad value is replaced by the default and described."""
+    problems = []
+    threads = cpus = _cpus()
+    text = environ.get("MINIGRAD_NUM_THREADS", "").strip()
+    if text:
+        bound = MAX_THREADS_PER_CPU * cpus
+        if text.isdigit() and 1 <= int(text) <= bound:
+            threads = int(text)
+        else:
+            problems.append(f"MINIGRAD_NUM_THREADS must be an integer from 1 to {bound} "
+                            f"({MAX_THREADS_PER_CPU}x the {cpus} CPUs), got {text!r}; "
+                            f"using {threads} threads")
+    simd = environ.get("MINIGRAD_SIMD", "").strip() or None
+    if simd and simd not in simd_paths_available():
+        problems.append(f"MINIGRAD_SIMD must be one of {', '.join(simd_paths_available())} "
+                        f"on this CPU, got {simd!r}; using {simd_path()}")
+        simd = None
+    return threads, simd, problems
+
+
+def default_num_threads():
+    """MINIGRAD_NUM_THREADS if set to a valid count, else the number of CPUs
+    available to this process."""
+    return _read_environment(os.environ)[0]
+
+
+def environment_problems():
+    """One message per bad MINIGRAD_NUM_THREADS or MINIGRAD_SIMD found at
+    import, naming the variable, its bound and the default used instead."""
+    return list(_PROBLEMS)
+
+
+def _warn_at_first_kernel_call(problems):
+    """Rebind every kernel so that the first call warns of ``problems``."""
+    kernels = {name: globals()[name] for name in __all__ if name not in _SETTINGS}
+    warned = False
+
+    def wrap(kernel):
+        @functools.wraps(kernel)
+        def first_call(*args, **kwargs):
+            nonlocal warned
+            globals().update(kernels)  # later calls go straight to the kernels
+            if not warned:
+                warned = True
+                for problem in problems:
+                    warnings.warn(f"minigrad: {problem}", RuntimeWarning, stacklevel=2)
+            return kernel(*args, **kwargs)
+        return first_call
+    globals().update({name: wrap(kernel) for name, kernel in kernels.items()})
+
+
+__all__.append("environment_problems")
+_SETTINGS = {"build_flags", "default_num_threads", "environment_problems", "get_num_threads",
+             "openmp_enabled", "set_num_threads", "set_simd_path", "simd_path",
+             "simd_paths_available"}
+_threads, _simd, _PROBLEMS = _read_environment(os.environ)
+set_num_threads(_threads)
+if _simd:
+    set_simd_path(_simd)
+if _PROBLEMS:
+    _warn_at_first_kernel_call(_PROBLEMS)

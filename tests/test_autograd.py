@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import nn
+from minigrad import reference as R
 from minigrad.nn import functional as F
 
 small = st.integers(1, 5)
@@ -130,6 +131,56 @@ def test_cross_entropy_and_softmax(n, c, seed):
     labels = rng.integers(0, c, n)
     assert mg.gradcheck(lambda z: F.cross_entropy(z, labels), [z])
     assert mg.gradcheck(lambda z: F.softmax(z), [z])
+
+
+# float32 values and gradients of the kernel-backed ops against the NumPy
+# reference's own formulas (gradcheck above covers float64 with finite differences)
+def _t(a, b):
+    return a.T, b.T
+
+
+KERNEL_OPS = {  # op, reference forward, reference backward(g, x, y)
+    "relu": (lambda x: x.relu(), R.relu, lambda g, x, y: R.relu_backward(g, x)),
+    "sigmoid": (lambda x: x.sigmoid(), R.sigmoid, lambda g, x, y: R.sigmoid_backward(g, y)),
+    "tanh": (lambda x: x.tanh(), R.tanh, lambda g, x, y: R.tanh_backward(g, y)),
+    "gelu": (F.gelu, R.gelu, lambda g, x, y: R.gelu_backward(g, x)),
+    "softmax": (lambda x: x.softmax(-1), R.softmax, lambda g, x, y: R.softmax_backward(g, y)),
+    "softmax_dim0": (lambda x: x.softmax(0), lambda a: R.softmax(a.T).T,
+                     lambda g, x, y: R.softmax_backward(*_t(g, y)).T),
+    "log_softmax_dim0": (lambda x: F.log_softmax(x, 0), lambda a: R.log_softmax(a.T).T,
+                         lambda g, x, y: R.log_softmax_backward(*_t(g, y)).T),
+}
+
+
+@pytest.mark.parametrize("name", KERNEL_OPS)
+def test_kernel_ops_match_the_reference_in_float32(name):
+    op, forward, backward = KERNEL_OPS[name]
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((5, 7)) * 3).astype(np.float32)
+    g = rng.standard_normal((5, 7)).astype(np.float32)
+    x = mg.tensor(a, requires_grad=True)
+    y = op(x)
+    y.backward(g)
+    want = forward(a)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), backward(g, a, want), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mnist_loss", "bce_with_logits", "softmax_cross_entropy"])
+def test_losses_match_the_reference_in_float32(name):
+    rng = np.random.default_rng(4)
+    z = (rng.standard_normal((6, 3)) * 2).astype(np.float32)
+    if name == "softmax_cross_entropy":
+        t, loss = rng.integers(0, 3, 6), F.cross_entropy
+    else:
+        t = (rng.random((6, 3)) > 0.5).astype(np.float32)
+        loss = F.mnist_loss if name == "mnist_loss" else F.binary_cross_entropy_with_logits
+    x = mg.tensor(z, requires_grad=True)
+    value = loss(x, t)
+    value.backward()
+    want, grad = getattr(R, name)(z, t)
+    np.testing.assert_allclose(value.item(), want, rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), grad, rtol=1e-4, atol=1e-7)
 
 
 def test_cat_and_stack():
@@ -311,3 +362,14 @@ def test_loss_options_gradcheck(n, c, seed):
     ]
     for loss in losses:
         assert mg.gradcheck(loss, [z, p])
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3)])
+def test_empty_inputs_as_pytorch(shape):
+    x = mg.tensor(np.ones(shape, np.float32), requires_grad=True)
+    for op in (F.softmax, F.log_softmax, F.tanh, F.gelu):
+        y = op(x) if op in (F.tanh, F.gelu) else op(x, -1)
+        assert y.shape == shape
+    loss = F.cross_entropy(x, np.full(shape, 0.5, np.float32))
+    loss.backward()
+    assert np.isnan(loss.item()) and x.grad.shape == shape  # PyTorch: nan

@@ -9,8 +9,8 @@ import pytest
 
 import minigrad as mg
 from minigrad import callbacks as C
-from minigrad import functional as F
 from minigrad import nn, optim
+from minigrad.nn import functional as F
 from minigrad.schedule import minimum, steep, valley
 
 

@@ -21,7 +21,7 @@ import pytest
 
 import minigrad as torch
 import minigrad.nn.functional as F
-from minigrad import DataLoader, DataLoaders, Learner, SGD, nn, tensor
+from minigrad import SGD, DataLoader, DataLoaders, Learner, nn, tensor
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow is needed to read the chapter's PNGs")
 
@@ -177,7 +177,7 @@ def test_end_to_end_sgd_on_a_quadratic():
         apply_step(params)
     assert not np.array_equal(params.detach().numpy(), orig_params.detach().numpy())
     assert losses[-1] < losses[0]
-    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False))
 
     params = orig_params.detach().requires_grad_()
     assert params.requires_grad and params.is_leaf
@@ -234,7 +234,8 @@ def chapter_datasets(stacks):
     valid_x = torch.cat([stacks["valid", "3"], stacks["valid", "7"]]).view(-1, 28 * 28)
     valid_y = tensor([1] * len(stacks["valid", "3"]) + [0] * len(stacks["valid", "7"]))
     valid_y = valid_y.unsqueeze(1)
-    return train_x, train_y, list(zip(train_x, train_y)), list(zip(valid_x, valid_y))
+    dset = list(zip(train_x, train_y, strict=True))
+    return train_x, train_y, dset, list(zip(valid_x, valid_y, strict=True))
 
 
 def init_params(size, std=1.0):

@@ -254,11 +254,6 @@ def _run_env(env, *args):
     ({"MINIGRAD_SIMD": "sse9"}, "MINIGRAD_SIMD"),
 ])
 def test_bad_environment_is_one_clear_line(env, message):
-    probe = subprocess.run([sys.executable, "-c", "import minigrad"], capture_output=True,
-                           text=True, cwd=NEUTRAL, env=dict(os.environ, **env))
-    if probe.returncode != 0:
-        pytest.xfail("minigrad/kernels.py (core-c) still raises at import on a bad "
-                     f"{message}; the CLI reports it once the import defers the error")
     _one_clear_line(_run_env(env, "info"), message)
 
 
@@ -289,19 +284,25 @@ def test_training_that_never_worked_saves_nothing(tmp_path):
     assert not model.exists()
 
 
-def test_had_finite_loss_reads_learner_state_defensively():
-    from types import SimpleNamespace as NS
+def test_the_saved_model_is_the_recorders_best_epoch(tmp_path):
+    from minigrad.serialize import load_model
 
-    from minigrad.tasks import had_finite_loss
+    model, record = tmp_path / "m.npz", tmp_path / "r.json"
+    run("train", "--epochs", "6", "--opt", "sgd", "--schedule", "constant", "--momentum", "0",
+        "--lr", "3", "--seed", "3", "--save", str(model), "--json",
+        str(record), "--no-progress")
+    rec = json.load(open(record))
+    losses = [r["valid_loss"] for r in rec["history"]]
+    best = int(np.argmin(losses))
+    saved, meta = load_model(model)
+    assert rec["best_epoch"] == meta["epoch"] == best
+    assert meta["valid_accuracy"] == rec["history"][best]["batch_accuracy"]
+    assert best != len(losses) - 1, "pick a run whose best epoch is not the last"
+    from minigrad import tensor
 
-    nan = float("nan")
-    assert not had_finite_loss(NS(history=[{"train_loss": nan, "valid_loss": 2.3}]))
-    assert had_finite_loss(NS(history=[{"train_loss": nan}, {"train_loss": 0.5}]))
-    assert not had_finite_loss(NS(history=[]))
-    assert not had_finite_loss(NS(recorder=NS(losses=[nan, float("inf")])))
-    assert had_finite_loss(NS(recorder=NS(losses=[nan, 1.0])))
-    assert not had_finite_loss(NS(had_finite_loss=False, history=[{"train_loss": 1.0}]))
-    assert had_finite_loss(NS(recorder=NS(history=[{"train_loss": 0.1}])))
+    x, y = datasets.mnist_sample()[1]
+    pred = saved(tensor(x)).numpy()[:, 0] > 0
+    assert np.mean(pred == (y == 1)) == pytest.approx(meta["valid_accuracy"], abs=1e-6)
 
 
 def _idx(path, arr):
@@ -392,3 +393,73 @@ def test_internal_errors_are_one_line_too(monkeypatch, capsys):
     monkeypatch.setenv("MINIGRAD_DEBUG", "1")
     with pytest.raises(KeyError):
         cli.main(["info"])
+
+
+# ------------------------------------------------------------------ issue 10: recipes
+
+@pytest.mark.parametrize("args,message", [
+    (["--opt", "rmsprop"], "argument --opt: invalid choice: 'rmsprop'"),
+    (["--schedule", "cosine"], "argument --schedule: invalid choice: 'cosine'"),
+    (["--opt", "adam", "--momentum", "0.9"], "--momentum is SGD's; --opt adam takes none"),
+    (["--opt", "adam", "--schedule", "one-cycle", "--lr", "-1"], "finite number >= 0"),
+])
+def test_bad_optimizer_or_schedule_is_one_clear_line(args, message):
+    _one_clear_line(run("train", *args, "--no-progress", check=False), message)
+
+
+def _lrs_and_settings(tmp_path, *args):
+    path = tmp_path / "r.json"
+    out = run("train", "--epochs", "2", "--hidden", "16", "--json", str(path), "--no-progress",
+              *args)
+    rec = json.load(open(path))
+    model_line = next(line for line in out.stdout.splitlines() if line.startswith("model:"))
+    return np.array(rec["lrs"]), rec["settings"], model_line
+
+
+def test_one_cycle_rate_rises_then_falls(tmp_path):
+    from minigrad import tasks
+
+    lrs, settings, line = _lrs_and_settings(tmp_path, "--opt", "adam", "--schedule",
+                                            "one-cycle")
+    assert (settings["opt"], settings["schedule"]) == ("adam", "one-cycle")
+    assert "Adam" in line and "one-cycle schedule" in line and "SGD" not in line
+    lr_max = tasks.TASKS["3v7"]["lr"]["adam", "one-cycle"]
+    assert settings["lr"] == lr_max and f"lr_max={lr_max}" in line
+    n_batches = 2 * -(-1581 // 64)
+    assert len(lrs) == n_batches
+    peak = int(np.argmax(lrs))
+    assert 0.15 * n_batches < peak < 0.35 * n_batches  # fastai's pct_start=0.25
+    assert np.all(np.diff(lrs[:peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert lrs[peak] == pytest.approx(lr_max, rel=1e-3)
+    assert lrs[0] == pytest.approx(lr_max / 25, rel=0.05) and lrs[-1] < lr_max / 100
+
+
+def test_constant_schedule_and_per_optimizer_rates(tmp_path):
+    from minigrad import tasks
+
+    lrs, settings, line = _lrs_and_settings(tmp_path, "--opt", "sgd", "--schedule",
+                                            "constant", "--momentum", "0.5")
+    assert np.all(lrs == settings["lr"]) and settings["momentum"] == 0.5
+    assert settings["lr"] == tasks.TASKS["3v7"]["lr"]["sgd", "constant"]
+    assert line.split("; ")[1].startswith(f"SGD lr={settings['lr']} momentum=0.5, constant")
+    lrs, settings, line = _lrs_and_settings(tmp_path, "--opt", "adam", "--lr", "0.002",
+                                            "--schedule", "constant")
+    assert np.all(lrs == 0.002) and settings["momentum"] is None and "Adam lr=0.002" in line
+    assert tasks.TASKS["3v7"]["lr"]["sgd", "constant"] != tasks.TASKS["3v7"]["lr"][
+        "adam", "constant"]
+
+
+DIGITS_FLOOR = 0.935
+"""Mean valid accuracy of the default digits recipe (SGD momentum 0.9, one-cycle, lr_max 0.2)
+after 3 epochs on seeds 0-2: measured 0.9420 (0.9385-0.9445 per seed); the old default, SGD
+0.05 at a constant rate, gets 0.919, and the best constant rate (0.1) 0.926."""
+
+
+def test_default_digits_recipe_reaches_its_floor():
+    accs = []
+    for seed in range(3):
+        out = run("train", "--task", "digits", "--epochs", "3", "--seed", str(seed),
+                  "--no-progress")
+        assert "SGD momentum=0.9, one-cycle schedule lr_max=0.2" in out.stdout
+        accs.append(float(out.stdout.split("final valid accuracy: ")[1].split()[0]))
+    assert min(accs) >= DIGITS_FLOOR - 0.01 and np.mean(accs) >= DIGITS_FLOOR, accs

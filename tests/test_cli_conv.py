@@ -12,7 +12,7 @@ def test_train_cnn_save_evaluate_predict(tmp_path):
     record, model = tmp_path / "run.json", tmp_path / "cnn.npz"
     out = run("train", "--arch", "cnn", "--epochs", "2", "--hidden", "16", "--json",
               str(record), "--save", str(model), "--no-progress")
-    assert "model: cnn of width 16; 1cycle SGD lr_max=0.2" in out.stdout
+    assert "model: cnn of width 16; SGD momentum=0.9, one-cycle schedule lr_max=0.2" in out.stdout
     settings = json.loads(record.read_text())
     assert settings["settings"]["arch"] == "cnn"
     assert settings["final"]["valid_accuracy"] > 0.9

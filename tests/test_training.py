@@ -8,8 +8,8 @@ import pytest
 
 import minigrad as mg
 from minigrad import datasets, nn
-from minigrad import functional as F
 from minigrad import reference as R
+from minigrad.nn import functional as F
 
 
 def test_linear_init_and_shapes_follow_pytorch():

@@ -10,9 +10,9 @@ import pytest
 
 import minigrad as mg
 from minigrad import datasets, nn
-from minigrad import functional as F
 from minigrad import kernels as K
 from minigrad import reference as R
+from minigrad.nn import functional as F
 
 
 def rss_kib():

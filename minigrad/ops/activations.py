@@ -1,18 +1,41 @@
-"""Activation functions. relu and sigmoid run on the C kernels; the others are
-NumPy for now, each written so that its kernel (``K.tanh`` etc.) is a one-line
-swap where marked ``kernel:``."""
+"""Activation functions. relu, sigmoid, tanh, exact gelu, softmax and
+log_softmax (forward and backward) run on the C kernels; the others are NumPy."""
 import math
 
 import numpy as np
 
 from minigrad import kernels as K
 from minigrad.ops import creation
+from minigrad.ops.reductions import dims
 from minigrad.tensor import as_tensor, record
 
 
 def contiguous(a, dtype=None):
     """a as a C-contiguous array (a copy only when needed; 0-d stays 0-d)."""
     return np.asarray(a, dtype=dtype, order="C")
+
+
+def _kernel(kernel, *arrays):
+    """kernel(*arrays) on C-contiguous arrays of the last one's dtype (the
+    op's input or output; a gradient is cast to it), copied only when needed.
+    Other float dtypes (float16) are computed in float32 and cast back."""
+    dtype = arrays[-1].dtype
+    work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    y = kernel(*(contiguous(a, work) for a in arrays))
+    return y if work == dtype else y.astype(dtype)
+
+
+def _rows(kernel, dim, *arrays):
+    """A row kernel applied along ``dim``: dim moved last, the other axes
+    flattened into rows, the result in the input's layout."""
+    shape = arrays[0].shape
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{kernel.__name__}: dim must be an int, got {dim!r}")
+    dim = (dims(dim, len(shape)) or (0,))[0]  # checks the range (0-d: 0 or -1)
+    moved = [np.moveaxis(a.reshape(shape or (1,)), dim, -1) for a in arrays]
+    n = moved[0].shape[-1]
+    y = _kernel(kernel, *(m.reshape(math.prod(m.shape[:-1]), n) for m in moved))
+    return np.moveaxis(y.reshape(moved[0].shape), -1, dim).reshape(shape)
 
 
 def _float(x):
@@ -25,31 +48,29 @@ def _float(x):
 def relu(x):
     """max(x, 0) (C kernel; gradient 0 at 0)."""
     x = _float(x)
-    y = K.relu(contiguous(x._a))
-    return record(y, (x,), lambda g: (K.relu_backward(contiguous(g, y.dtype), y),), "relu",
+    y = _kernel(K.relu, x._a)
+    return record(y, (x,), lambda g: (_kernel(K.relu_backward, g, y),), "relu",
                   saves_output=True)
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)) (C kernel)."""
     x = _float(x)
-    y = K.sigmoid(contiguous(x._a))
-    return record(y, (x,), lambda g: (K.sigmoid_backward(contiguous(g, y.dtype), y),),
-                  "sigmoid", saves_output=True)
+    y = _kernel(K.sigmoid, x._a)
+    return record(y, (x,), lambda g: (_kernel(K.sigmoid_backward, g, y),), "sigmoid",
+                  saves_output=True)
 
 
 def tanh(x):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent (C kernel)."""
     x = _float(x)
-    y = np.tanh(x._a)  # kernel: K.tanh(contiguous(x._a))
-    return record(y, (x,), lambda g: (g * (1 - y * y),), "tanh", saves_output=True)
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+    y = _kernel(K.tanh, x._a)
+    return record(y, (x,), lambda g: (_kernel(K.tanh_backward, g, y),), "tanh",
+                  saves_output=True)
 
 
 def gelu(x, approximate="none"):
-    """x * Phi(x) (exact, with erf) or PyTorch's tanh approximation."""
+    """x * Phi(x) (exact, with erf: C kernel) or PyTorch's tanh approximation."""
     x = _float(x)
     X = x._a
     if approximate == "tanh":
@@ -61,22 +82,20 @@ def gelu(x, approximate="none"):
         def backward(g):
             return (g * (0.5 * (1 + t) + 0.5 * X * (1 - t * t) * c * (1 + 3 * 0.044715 * X * X)),)
     elif approximate == "none":
-        cdf = (0.5 * (1 + _erf(X / math.sqrt(2)))).astype(X.dtype)  # kernel: K.gelu
-        y = X * cdf
+        y = _kernel(K.gelu, X)
 
-        def backward(g):  # kernel: K.gelu_backward
-            pdf = np.exp(-0.5 * X * X) / math.sqrt(2 * math.pi)
-            return (g * (cdf + X * pdf),)
+        def backward(g):
+            return (_kernel(K.gelu_backward, g, X),)
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return record(y.astype(X.dtype), (x,), backward, "gelu", (x,))
+    return record(y.astype(X.dtype, copy=False), (x,), backward, "gelu", (x,))
 
 
 def silu(x):
     """x * sigmoid(x)."""
     x = _float(x)
     X = x._a
-    s = K.sigmoid(contiguous(X))
+    s = _kernel(K.sigmoid, X)
     return record(X * s, (x,), lambda g: (g * s * (1 + X * (1 - s)),), "silu", (x,))
 
 
@@ -87,7 +106,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     z = X * beta
     big = z > threshold
     y = np.where(big, X, np.logaddexp(0, z) / beta).astype(X.dtype)
-    s = K.sigmoid(contiguous(z.astype(X.dtype)))
+    s = _kernel(K.sigmoid, z.astype(X.dtype))
     return record(y, (x,), lambda g: (np.where(big, g, g * s),), "softplus", (x,))
 
 
@@ -120,25 +139,19 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 def softmax(x, dim=-1):
-    """exp(x) / sum(exp(x)) along ``dim``."""
+    """exp(x) / sum(exp(x)) along ``dim`` (C kernel)."""
     x = _float(x)
-    X = x._a
-    e = np.exp(X - X.max(axis=dim, keepdims=True))  # kernel: K.softmax
-    s = e / e.sum(axis=dim, keepdims=True)
-    return record(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),),
-                  "softmax", saves_output=True)
+    s = _rows(K.softmax, dim, x._a)
+    return record(s, (x,), lambda g: (_rows(K.softmax_backward, dim, g, s),), "softmax",
+                  saves_output=True)
 
 
 def log_softmax(x, dim=-1):
-    """x - logsumexp(x) along ``dim``."""
+    """x - logsumexp(x) along ``dim`` (C kernel)."""
     x = _float(x)
-    X = x._a
-    shifted = X - X.max(axis=dim, keepdims=True)  # kernel: K.log_softmax
-    y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
-
-    def backward(g):  # kernel: K.log_softmax_backward
-        return (g - np.exp(y) * g.sum(axis=dim, keepdims=True),)
-    return record(y, (x,), backward, "log_softmax", saves_output=True)
+    y = _rows(K.log_softmax, dim, x._a)
+    return record(y, (x,), lambda g: (_rows(K.log_softmax_backward, dim, g, y),),
+                  "log_softmax", saves_output=True)
 
 
 METHODS = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,

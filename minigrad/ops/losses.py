@@ -152,8 +152,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         terms = E.mul(terms, as_array(weight).astype(z.dtype).reshape(shape))
     losses = E.neg(R.sum(terms, cdim))
     if reduction == "mean":
-        count = z._a.size // n_classes
-        return E.div(R.sum(losses), np.asarray(count, z.dtype))
+        count = z._a.size // n_classes if n_classes else 0  # no classes: nan, as PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return E.div(R.sum(losses), np.asarray(count, z.dtype))
     return _reduce(losses, reduction)
 
 

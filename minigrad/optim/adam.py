@@ -1,30 +1,8 @@
-"""Adam and AdamW with PyTorch's update rules."""
-import math
-
+"""Adam and AdamW with PyTorch's update rules, on the adam_step kernel."""
 import numpy as np
 
+from minigrad import kernels as K
 from minigrad.optim.optimizer import Optimizer, storage
-
-
-def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled):
-    """One Adam(W) update in place on arrays p, m, v, as torch.optim's
-    single-tensor path (``step`` counts from 1)."""
-    if weight_decay:
-        if decoupled:
-            p *= 1 - lr * weight_decay
-        else:
-            g = g + weight_decay * p
-    m += (1 - beta1) * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
-    v *= beta2
-    v += (1 - beta2) * g * g
-    step_size = lr / (1 - beta1 ** step)
-    denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step)
-    denom += eps
-    p -= step_size * (m / denom)
-
-
-# The C kernel takes the same arguments: swap to ``kernels.adam_step`` here.
-_update = adam_update
 
 
 class Adam(Optimizer):
@@ -52,9 +30,9 @@ class Adam(Optimizer):
                 state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
             state["step"] += 1
             beta1, beta2 = group["betas"]
-            _update(w, storage(p.grad), state["exp_avg"], state["exp_avg_sq"], state["step"],
-                    group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                    self._decoupled)
+            K.adam_step(w, storage(p.grad), state["exp_avg"], state["exp_avg_sq"], state["step"],
+                        group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                        self._decoupled)
 
 
 class AdamW(Adam):

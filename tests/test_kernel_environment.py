@@ -1,0 +1,63 @@
+"""MINIGRAD_NUM_THREADS and MINIGRAD_SIMD: good values are applied at import;
+a bad one never breaks the import, falls back to the default, is listed by
+environment_problems() and warned of once, at the first kernel call."""
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import warnings
+import numpy as np
+from minigrad import kernels as K
+print(K.get_num_threads(), K.simd_path())
+print(K.environment_problems())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    K.relu(np.ones(3, np.float32))
+    K.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32))
+print([str(w.message) for w in caught], {w.category.__name__ for w in caught})
+"""
+
+
+def _probe(**env):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MINIGRAD_")}
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                         env=dict(environ, **env), check=True, timeout=120)
+    threads, simd = out.stdout.splitlines()[0].split()
+    problems, warned = out.stdout.splitlines()[1:3]
+    return int(threads), simd, ast.literal_eval(problems), warned
+
+
+def test_default_environment_has_no_problems():
+    threads, simd, problems, warned = _probe()
+    assert threads == len(os.sched_getaffinity(0)) and problems == []
+    assert warned == "[] set()"
+
+
+def test_good_values_are_applied():
+    threads, simd, problems, _ = _probe(MINIGRAD_NUM_THREADS="3", MINIGRAD_SIMD="generic")
+    assert (threads, simd, problems) == (3, "generic", [])
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", str(4 * os.cpu_count() + 1)])
+def test_bad_thread_count_falls_back_and_warns_once(value):
+    threads, _, problems, warned = _probe(MINIGRAD_NUM_THREADS=value)
+    bound = 4 * len(os.sched_getaffinity(0))
+    assert threads == len(os.sched_getaffinity(0))
+    assert len(problems) == 1
+    assert problems[0].startswith("MINIGRAD_NUM_THREADS must be an integer from 1 to "
+                                  f"{bound}") and repr(value) in problems[0]
+    assert warned.count("MINIGRAD_NUM_THREADS") == 1 and "RuntimeWarning" in warned
+
+
+def test_bad_simd_path_falls_back_and_warns_once():
+    from minigrad import kernels as K
+
+    _, simd, problems, warned = _probe(MINIGRAD_SIMD="sse9", MINIGRAD_NUM_THREADS="x")
+    assert simd == K.simd_paths_available()[-1]
+    assert len(problems) == 2 and "MINIGRAD_SIMD must be one of" in problems[1]
+    assert ", ".join(K.simd_paths_available()) in problems[1] and "'sse9'" in problems[1]
+    assert warned.count("MINIGRAD_SIMD") == 1 and warned.count("MINIGRAD_NUM_THREADS") == 1
