@@ -5,6 +5,7 @@ import ast
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -24,8 +25,10 @@ print([str(w.message) for w in caught], {w.category.__name__ for w in caught})
 
 def _probe(**env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MINIGRAD_")}
+    # away from the checkout, whose uncompiled minigrad/ would shadow the installed one
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         env=dict(environ, **env), check=True, timeout=120)
+                         env=dict(environ, **env), check=True, timeout=120,
+                         cwd=tempfile.gettempdir())
     threads, simd = out.stdout.splitlines()[0].split()
     problems, warned = out.stdout.splitlines()[1:3]
     return int(threads), simd, ast.literal_eval(problems), warned
