@@ -145,3 +145,130 @@ cdef cnp.ndarray _second(str fn, object y, cnp.ndarray like, int t, str name, st
                          f"{_shape(like)}; they must match")
     _contiguous(Y, fn, name)
     return Y
+
+
+# ---------------------------------------------------------------- NCHW kernels
+
+cdef Py_ssize_t _MAX_PARAM = 1 << 31
+
+
+cdef tuple _pair(object v, str fn, str name, Py_ssize_t low):
+    """v as a pair of ints, each >= low (and below 2**31)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        pair = (int(v), int(v))
+    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, (bool, np.bool_))
+            for e in v):
+        pair = (int(v[0]), int(v[1]))
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}")
+    for e in pair:
+        if e < low:
+            raise ValueError(f"{fn}: {name} must be >= {low}, got {v!r}")
+        if e >= _MAX_PARAM:
+            raise ValueError(f"{fn}: {name} = {v!r} is too large")
+    return pair
+
+
+cdef tuple _input_shape(object shape, str fn, str name="input_shape"):
+    try:
+        s = tuple(int(e) for e in shape)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be a tuple of 4 ints, got {shape!r}") from None
+    if len(s) != 4 or any(e < 0 for e in s):
+        raise ValueError(f"{fn}: {name} must be 4 non-negative ints (N, C, H, W), "
+                         f"got {shape!r}")
+    return s
+
+
+cdef cnp.ndarray _nchw(object x, str fn, str name, int t):
+    """x checked to be a C-contiguous 4-D array of type t (t < 0: any float)."""
+    cdef cnp.ndarray X = _array(x, fn, name)
+    if t < 0:
+        _float_type(X, fn, name)
+    else:
+        _same_type(X, t, fn, name, "the first input")
+    if X.ndim != 4:
+        raise ValueError(f"{fn}: {name} must be 4-D (N, C, H, W), got shape {_shape(X)}")
+    _contiguous(X, fn, name)
+    return X
+
+
+cdef cnp.ndarray _vector(object v, Py_ssize_t n, str fn, str name, int t, bint writeable):
+    cdef cnp.ndarray V = _array(v, fn, name)
+    _same_type(V, t, fn, name, "the first input")
+    if _shape(V) != (n,):
+        raise ValueError(f"{fn}: {name} must have shape ({n},), one per channel, "
+                         f"got {_shape(V)}")
+    _contiguous(V, fn, name)
+    if writeable and not cnp.PyArray_ISWRITEABLE(V):
+        raise ValueError(f"{fn}: {name} is read-only")
+    return V
+
+
+cdef int _window(mg_conv2d_geom *g, str fn, tuple xshape, Py_ssize_t oc, object kernel,
+                 object stride, object padding, object dilation, bint pool) except -1:
+    """Fills g for input xshape; raises unless the output is at least 1x1."""
+    kh, kw = _pair(kernel, fn, "kernel_size", 1)
+    sh, sw = _pair(stride, fn, "stride", 1)
+    ph, pw = _pair(padding, fn, "padding", 0)
+    dh, dw = _pair(dilation, fn, "dilation", 1)
+    if pool and (ph > kh // 2 or pw > kw // 2):
+        raise ValueError(f"{fn}: padding {(ph, pw)} must be at most half the kernel size "
+                         f"{(kh, kw)}")
+    n, c, h, w = xshape
+    if h < 1 or w < 1:
+        raise ValueError(f"{fn}: the input plane is {h}x{w}; H and W must be >= 1")
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"{fn}: output would be {oh}x{ow} (smaller than 1x1): input {h}x{w} with "
+            f"padding {(ph, pw)} is smaller than the kernel {(kh, kw)} with dilation "
+            f"{(dh, dw)}")
+    g.n, g.c, g.h, g.w, g.oc, g.oh, g.ow = n, c, h, w, oc, oh, ow
+    g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw = kh, kw, sh, sw, ph, pw, dh, dw
+    return 0
+
+
+cdef int _disjoint_all(cnp.ndarray out, list inputs, str fn, str oname) except -1:
+    for name, a in inputs:
+        if a is not None:
+            _disjoint(out, a, fn, oname, name, False)
+    return 0
+
+
+cdef inline bint _is32(int t) noexcept nogil:
+    return t == cnp.NPY_FLOAT32
+
+
+cdef int _check_grad_out(cnp.ndarray G, mg_conv2d_geom *g, str fn) except -1:
+    cdef tuple want = (g.n, g.oc, g.oh, g.ow)
+    if _shape(G) != want:
+        raise ValueError(f"{fn}: grad_out has shape {_shape(G)}, expected {want} for "
+                         f"input ({g.n}, {g.c}, {g.h}, {g.w})")
+    return 0
+
+
+cdef tuple _bn_dims(cnp.ndarray X, str fn):
+    """(n, c, hw) of a (N, C, H, W) or (N, C) input."""
+    if X.ndim == 4:
+        return X.shape[0], X.shape[1], X.shape[2] * X.shape[3]
+    if X.ndim == 2:
+        return X.shape[0], X.shape[1], 1
+    raise ValueError(f"{fn}: x must be 4-D (N, C, H, W) or 2-D (N, C), got shape "
+                     f"{_shape(X)}")
+
+
+cdef cnp.ndarray _bn_input(object x, str fn, str name, int t):
+    cdef cnp.ndarray X = _array(x, fn, name)
+    if t < 0:
+        _float_type(X, fn, name)
+    else:
+        _same_type(X, t, fn, name, "x")
+    _contiguous(X, fn, name)
+    return X
+
+
+cdef inline void *_opt(cnp.ndarray a) noexcept:
+    return _data(a) if a is not None else NULL

@@ -1,7 +1,7 @@
 /* Run-time settings (instruction set, thread count), the floating-point
  * state of kernel threads, the one parallel loop that runs every kernel but
  * GEMM, the kernel catalogue, and the per-type drivers (mg_drivers_tmpl.h,
- * mg_gemm.h) that the Cython layer calls. */
+ * mg_gemm.h, and the NCHW kernels of mg_nchw.h) that the Cython layer calls. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -209,6 +209,8 @@ const mg_kernel_info mg_kernel_catalog[MG_KERNEL_COUNT] = {
 #undef MG_ENTRY
 };
 
+#include "mg_nchw.h"
+
 /* ---- per-type drivers ---- */
 
 #define MG_CAT2(a, b) a##_##b
@@ -223,6 +225,9 @@ const mg_kernel_info mg_kernel_catalog[MG_KERNEL_COUNT] = {
 #define MG_NC 768
 #include "mg_drivers_tmpl.h"
 #include "mg_gemm.h"
+#include "mg_conv_tmpl.h"
+#include "mg_pool_tmpl.h"
+#include "mg_bn_tmpl.h"
 #undef MG_T
 #undef MG_S
 #undef MG_KC
@@ -236,3 +241,6 @@ const mg_kernel_info mg_kernel_catalog[MG_KERNEL_COUNT] = {
 #define MG_NC 384
 #include "mg_drivers_tmpl.h"
 #include "mg_gemm.h"
+#include "mg_conv_tmpl.h"
+#include "mg_pool_tmpl.h"
+#include "mg_bn_tmpl.h"

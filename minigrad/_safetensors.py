@@ -35,7 +35,7 @@ def _package():
 def write(path, arrays: dict, metadata: dict | None = None) -> None:
     """Write ``{name: array}`` (and string ``metadata``) to path, atomically."""
     st = _package()
-    data = st.save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+    data = st.save({k: np.asarray(v, order="C") for k, v in arrays.items()},  # 0-d stays 0-d
                    metadata=metadata)
     atomic_write(path, lambda f: f.write(data))
 
@@ -100,10 +100,11 @@ def read_header(path, max_bytes: int) -> tuple[dict, dict]:
 
 def read(path, max_bytes: int) -> tuple[dict, dict]:
     """({name: float array}, metadata) of a safetensors file, checked by
-    read_header first; tensors that are not float32/float64 are refused."""
+    read_header first; tensors that are not float32/float64 are refused (but
+    BatchNorm's int64 num_batches_tracked)."""
     entries, metadata = read_header(path, max_bytes)
     for name, (dtype, _, _) in entries.items():
-        if dtype not in _FLOATS:
+        if dtype not in _FLOATS and not (dtype == "I64" and name.endswith("num_batches_tracked")):
             raise ValueError(f"tensor {name!r} is {dtype}; minigrad models hold "
                              f"float32 (F32) or float64 (F64)")
     st = _package()

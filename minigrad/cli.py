@@ -1,7 +1,8 @@
 """The `minigrad` command line (also `python -m minigrad`).
 
     minigrad train [options]          train the chapter's simple_net (3 vs 7 by default)
-                                      with --opt {sgd,adam}, --schedule {constant,one-cycle}
+                                      with --opt {sgd,adam}, --schedule {constant,one-cycle},
+                                      or a convnet or ResNet-18 (--arch cnn|resnet)
     minigrad evaluate MODEL           accuracy and confusion matrix
     minigrad predict MODEL IMAGE...   class and probability of 28x28 images
     minigrad show                     digits and the mean 3 / mean 7, as text or PNG
@@ -85,18 +86,21 @@ def cmd_train(args):
     from minigrad.serialize import save_model
 
     s = T.recipe(args.task, args.opt, args.schedule, args.lr, args.momentum, args.epochs,
-                 args.hidden)
+                 args.hidden, args.arch)
     _set_threads(args.threads)
     if args.plot:
         _need_matplotlib()
     _doing("the training data")
     train, valid, source = T.load_task_data(args.task, args.data)
     print(f"task {args.task}: {len(train[0])} train, {len(valid[0])} valid images from {source}")
-    _doing(f"a model with {s['hidden']} hidden units")
+    conv = args.arch != "mlp"
+    _doing(f"a {args.arch} of width {s['hidden']}" if conv
+           else f"a model with {s['hidden']} hidden units")
     learn = T.make_learner(s, train, valid, args.batch_size, args.seed)
     outputs = T.task_parts(args.task)[2]
-    print(f"model: Linear({train[0].shape[1]}, {s['hidden']}), ReLU, Linear({s['hidden']}, "
-          f"{outputs}); {T.describe(s)}, {s['epochs']} epochs, batch {args.batch_size}, "
+    what = f"{args.arch} of width {s['hidden']}" if conv else \
+        f"Linear({train[0].shape[1]}, {s['hidden']}), ReLU, Linear({s['hidden']}, {outputs})"
+    print(f"model: {what}; {T.describe(s)}, {s['epochs']} epochs, batch {args.batch_size}, "
           f"{mg.get_num_threads()} thread(s), {mg.kernels.simd_path()} kernels")
     _doing("training")
     start = time.perf_counter()
@@ -160,11 +164,13 @@ def _load(path):
 def _predict(model, task, x):
     import minigrad as mg
 
-    if x.shape[1] != T.n_inputs(model):
-        raise CLIError(f"the model takes {T.n_inputs(model)} inputs but the images have "
+    shape = T.input_shape(model)
+    if x.shape[1] != np.prod(shape):
+        raise CLIError(f"the model takes {shape[0]} inputs but the images have "
                        f"{x.shape[1]} pixels")
+    model.eval()
     with mg.no_grad():
-        out = model(mg.tensor(x))
+        out = model(mg.tensor(x.reshape(-1, *shape)))
     return T.probabilities(task, out.numpy())
 
 
@@ -296,7 +302,11 @@ def build_parser():
     p.add_argument("--lr", type=_nonneg_float, help="learning rate, lr_max for one-cycle "
                    "(default: the task's best measured for the optimizer and schedule)")
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--hidden", type=_positive_int)
+    p.add_argument("--arch", choices=["mlp", *T.ARCHS], default="mlp",
+                   help="mlp: the chapter's simple_net; cnn: a small convnet; resnet: "
+                        "ResNet-18")
+    p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width (cnn, "
+                   "resnet)")
     p.add_argument("--momentum", type=_nonneg_float, help="SGD's (default: the recipe's)")
     p.add_argument("--opt", choices=sorted(T.OPTIMIZERS), help="optimizer (default: the "
                    "task's recipe; --lr defaults per optimizer and schedule)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import nn
+from minigrad import models, nn
 from minigrad._files import atomic_write
 from minigrad._version import __version__
 
@@ -203,6 +203,107 @@ def _flatten(g, m, x, shape):
     return g.node("Reshape", [x, g.const(target, "shape", np.int64)], "flatten"), out
 
 
+# ------------------------------------------------------------------ convolutional layers
+
+def _window_out(shape, k, s, p, d, what):
+    hw = [(size + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+          for size, kk, ss, pp, dd in zip(shape[2:], k, s, p, d, strict=True)]
+    if len(shape) != 4 or min(hw) < 1:
+        raise ValueError(f"{what}: needs (N, C, H, W) inputs with an output of at least 1x1, "
+                         f"got input shape {shape}")
+    return hw
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+
+
+@emitter(nn.Conv2d)
+def _conv(g, m, x, shape):
+    if isinstance(m.padding, str) or shape[1] != m.in_channels:
+        raise ValueError(f"Conv2d({m.in_channels}, {m.out_channels}): cannot export padding "
+                         f"{m.padding!r} or inputs of shape {shape}")
+    hw = _window_out(shape, m.kernel_size, m.stride, m.padding, m.dilation, "Conv2d")
+    inputs = [x, g.const(m.weight.numpy(), "weight")]
+    if m.bias is not None:
+        inputs.append(g.const(m.bias.numpy(), "bias"))
+    y = g.node("Conv", inputs, "conv", kernel_shape=list(m.kernel_size),
+               strides=list(m.stride), pads=list(m.padding) * 2, dilations=list(m.dilation))
+    return y, (shape[0], m.out_channels, *hw)
+
+
+@emitter(nn.Conv2dReLU)
+def _conv_relu(g, m, x, shape):
+    y, shape = _conv(g, m.conv, x, shape)
+    return g.node("Relu", [y]), shape
+
+
+@emitter(nn.BatchNorm1d, nn.BatchNorm2d)
+def _batch_norm(g, m, x, shape):
+    if m.running_mean is None:
+        raise ValueError("BatchNorm without running statistics (track_running_stats=False) "
+                         "cannot be exported: evaluation would use the batch's")
+    c = m.num_features
+    scale = m.weight.numpy() if m.weight is not None else np.ones(c)
+    bias = m.bias.numpy() if m.bias is not None else np.zeros(c)
+    inputs = [x] + [g.const(v, hint) for v, hint in
+                    ((scale, "scale"), (bias, "bias"), (m.running_mean.numpy(), "mean"),
+                     (m.running_var.numpy(), "var"))]
+    return g.node("BatchNormalization", inputs, "batchnorm", epsilon=float(m.eps)), shape
+
+
+@emitter(nn.BatchNormReLU)
+def _batch_norm_relu(g, m, x, shape):
+    y, shape = _batch_norm(g, m.bn, x, shape)
+    return g.node("Relu", [y]), shape
+
+
+@emitter(nn.MaxPool2d, nn.AvgPool2d)
+def _pool(g, m, x, shape):
+    k = _pair(m.kernel_size)
+    s, p = _pair(m.stride or m.kernel_size), _pair(m.padding)
+    if isinstance(m, nn.MaxPool2d):
+        d = _pair(m.dilation)
+        hw = _window_out(shape, k, s, p, d, "MaxPool2d")
+        y = g.node("MaxPool", [x], "maxpool", kernel_shape=list(k), strides=list(s),
+                   pads=list(p) * 2, dilations=list(d))
+    else:
+        hw = _window_out(shape, k, s, p, (1, 1), "AvgPool2d")
+        y = g.node("AveragePool", [x], "avgpool", kernel_shape=list(k), strides=list(s),
+                   pads=list(p) * 2, count_include_pad=int(m.count_include_pad))
+    return y, (*shape[:2], *hw)
+
+
+@emitter(nn.AdaptiveAvgPool2d)
+def _adaptive_avg_pool(g, m, x, shape):
+    out = _pair(m.output_size)
+    out = tuple(shape[2 + i] if o is None else o for i, o in enumerate(out))
+    if out == (1, 1):
+        return g.node("GlobalAveragePool", [x], "avgpool"), (*shape[:2], 1, 1)
+    if any(size % o for size, o in zip(shape[2:], out, strict=True)):
+        raise ValueError(f"AdaptiveAvgPool2d{out}: exported only to 1x1 or to sizes that "
+                         f"divide the input's {shape[2:]}")
+    k = [size // o for size, o in zip(shape[2:], out, strict=True)]
+    return g.node("AveragePool", [x], "avgpool", kernel_shape=k, strides=k), (*shape[:2], *out)
+
+
+@emitter(models.BasicBlock)
+def _basic_block(g, m, x, shape):
+    y, s = _batch_norm_relu(g, nn.BatchNormReLU(m.bn1), *_conv(g, m.conv1, x, shape))
+    y, s = _batch_norm(g, m.bn2, *_conv(g, m.conv2, y, s))
+    identity = x if m.downsample is None else g.emit(m.downsample, x, shape)[0]
+    return g.node("Relu", [g.node("Add", [y, identity])]), s
+
+
+@emitter(models.ResNet)
+def _resnet(g, m, x, shape):
+    x, shape = _batch_norm_relu(g, nn.BatchNormReLU(m.bn1), *_conv(g, m.conv1, x, shape))
+    for layer in (m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4, m.avgpool, nn.Flatten(),
+                  m.fc):
+        x, shape = g.emit(layer, x, shape)
+    return x, shape
+
+
 def _float_type(model: nn.Module, dtype) -> np.dtype:
     dtypes = {p.numpy().dtype for p in model.parameters()}
     if dtype is not None:
@@ -272,6 +373,9 @@ def export_file(model_path, onnx_path, input_shape: Sequence[int] | None = None)
     from minigrad.serialize import load_model
 
     model, meta = load_model(model_path)
+    first = getattr(model, "conv1", None) or model.layers[0]
+    if input_shape is None and isinstance(first, nn.Conv2d) and "task" in meta:
+        input_shape = (first.in_channels, 28, 28)  # the command line's digit images
     shape = input_shape_of(model) if input_shape is None else input_shape
     return to_onnx(model, onnx_path, shape,
                    metadata={k: json.dumps(v) for k, v in meta.items()})

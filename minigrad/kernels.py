@@ -39,11 +39,23 @@ from minigrad import _kernels  # noqa: E402
 from minigrad._kernels import (  # noqa: E402
     _mxcsr,  # noqa: F401  (for tests: the caller's FP state)
     adam_step,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    batch_norm,
+    batch_norm_backward,
     bias_grad,
     build_flags,
+    conv2d,
+    conv2d_backward_bias,
+    conv2d_backward_input,
+    conv2d_backward_weight,
     get_num_threads,
     linear,
     matmul,
+    max_pool2d,
+    max_pool2d_backward,
     openmp_enabled,
     relu_backward_bias_grad,
     set_num_threads,
@@ -55,9 +67,12 @@ from minigrad._kernels import (  # noqa: E402
 )
 
 __all__ = [
-    "adam_step", "bias_grad", "build_flags", "default_num_threads", "get_num_threads",
-    "linear", "matmul", "openmp_enabled", "relu_backward_bias_grad", "set_num_threads",
-    "set_simd_path", "sgd_step", "simd_path", "simd_paths_available", "softmax_cross_entropy",
+    "adam_step", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
+    "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "bias_grad", "build_flags",
+    "conv2d", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
+    "default_num_threads", "get_num_threads", "linear", "matmul", "max_pool2d",
+    "max_pool2d_backward", "openmp_enabled", "relu_backward_bias_grad", "set_num_threads",
+    "set_simd_path", "sgd_step", "simd_path", "simd_paths_available", "softmax_cross_entropy"
 ]
 
 

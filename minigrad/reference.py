@@ -2,11 +2,15 @@
 
 Same signatures and results as the kernels (up to rounding). The tests use it
 as the oracle and the benchmarks as the baseline; it never imports the C
-extension, and it does no input checking beyond what NumPy does.
+extension, and it does no input checking beyond what NumPy does. The NCHW
+kernels' references (conv2d, pooling, batch norm) live in
+minigrad.reference_conv and are re-exported here.
 """
 import math
 
 import numpy as np
+
+from minigrad.reference_conv import *  # noqa: F403
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 

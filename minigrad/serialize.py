@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import _safetensors, nn
+from minigrad import _safetensors, models, nn
+from minigrad import serialize_conv as SC
 from minigrad._files import atomic_write
 
 __all__ = ["FORMAT", "MAX_MODEL_BYTES", "architecture", "build", "check_architecture", "load",
@@ -51,13 +52,20 @@ _LINEAR = ("Linear", "LinearReLU")
 
 
 def architecture(model: nn.Sequential) -> list[dict]:
-    """A JSON-able description of a Sequential of Linear, LinearReLU and the
-    parameter-free layers in ``_SIMPLE`` (exactly those types, not subclasses)."""
+    """A JSON-able description of a Sequential of Linear, LinearReLU, the
+    convolution, batch-norm and pooling layers of serialize_conv and the
+    parameter-free layers in ``_SIMPLE`` (exactly those types, not
+    subclasses), or of a models.ResNet."""
+    if isinstance(model, models.ResNet):
+        return SC.resnet_spec(model)
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"only nn.Sequential models can be saved, got {type(model).__name__}")
     layers = []
     for layer in model.layers:
         kind = type(layer).__name__
+        if kind in SC.LAYERS and SC.layer_spec(layer) is not None:
+            layers.append(SC.layer_spec(layer))
+            continue
         if getattr(nn, kind, None) is not type(layer) or kind not in (*_LINEAR, *_SIMPLE):
             raise TypeError(f"cannot save a layer of type {kind}")
         if kind in _LINEAR:
@@ -98,6 +106,8 @@ def check_architecture(layers: object) -> int:
     known layers whose widths chain; returns the number of parameters."""
     if not isinstance(layers, list) or not layers:
         raise ValueError("the architecture must be a non-empty JSON list of layers")
+    if len(layers) == 1 and isinstance(layers[0], dict) and layers[0].get("type") == "ResNet":
+        return SC.check_resnet(layers[0])
     width, params, linears = None, 0, 0
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict):
@@ -117,6 +127,9 @@ def check_architecture(layers: object) -> int:
                                  f"before gives {width}")
             width, linears = spec["out"], linears + 1
             params += spec["in"] * spec["out"] + (spec["out"] if spec["bias"] else 0)
+        elif isinstance(kind, str) and kind in SC.LAYERS:
+            values, width = SC.check_layer(i, spec, width)
+            params += values
         elif isinstance(kind, str) and kind in _SIMPLE:
             _check_options(i, spec)
             if kind == "Flatten":  # may merge dims: the next width is not known here
@@ -131,10 +144,14 @@ def check_architecture(layers: object) -> int:
 def build(layers: list[dict]) -> nn.Sequential:
     """The Sequential that architecture() described (checked first)."""
     check_architecture(layers)
+    if layers[0]["type"] == "ResNet":
+        return SC.build_resnet(layers[0])
     modules = []
     for spec in layers:
         options = {k: v for k, v in spec.items() if k != "type"}
-        if spec["type"] in _LINEAR:
+        if spec["type"] in SC.LAYERS:
+            modules.append(SC.build_layer(spec))
+        elif spec["type"] in _LINEAR:
             linear = nn.Linear(spec["in"], spec["out"], bias=spec["bias"],
                                dtype=np.dtype(spec.get("dtype", "float32")))
             modules.append(linear if spec["type"] == "Linear" else nn.LinearReLU(linear))
@@ -178,7 +195,7 @@ def _read_member(zf, info, path):
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
             raise ValueError(f"npy version {version} not supported")
-        if dtype.hasobject or dtype.kind not in "fU":
+        if dtype.hasobject or (dtype.kind not in "fU" and dtype != np.int64):
             raise ValueError(f"{info.filename}: arrays of {dtype} are not allowed")
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes != info.file_size - f.tell():
@@ -246,7 +263,8 @@ def _check_arrays(arrays, expected, path, what):
     """Raise ValueError unless arrays has expected's names, shapes and float
     dtypes (exact dtypes unless ``what`` is "the model") and finite values."""
     for name, value in arrays.items():
-        if value.dtype.name not in _FLOATS:
+        if value.dtype.name not in _FLOATS and not (  # BatchNorm's batch count
+                name.endswith("num_batches_tracked") and value.dtype == np.int64):
             raise ValueError(f"{path}: array {name!r} is {value.dtype}, not a float type")
     if set(expected) != set(arrays):
         raise ValueError(f"{path}: arrays {sorted(arrays)} do not fit {what} "

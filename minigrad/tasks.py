@@ -27,6 +27,18 @@ TASKS = {
                        ("adam", "constant"): 0.003, ("adam", "one-cycle"): 0.01}),
 }
 PIXELS = 28 * 28
+ARCHS = {
+    # --arch cnn (models.simple_cnn) and resnet (ResNet-18) on 1x28x28 images, SGD with
+    # weight decay 5e-4: the same keys as a task's recipe. Measured (one-cycle SGD):
+    # resnet 99.78% on 3v7, cnn 99.05% on digits; the other rates are unmeasured.
+    "cnn": dict(hidden=32, epochs=8, opt="sgd", schedule="one-cycle", momentum=0.9,
+                lr={("sgd", "constant"): 0.05, ("sgd", "one-cycle"): 0.2,
+                    ("adam", "constant"): 0.001, ("adam", "one-cycle"): 0.005}),
+    "resnet": dict(hidden=64, epochs=4, opt="sgd", schedule="one-cycle", momentum=0.9,
+                   lr={("sgd", "constant"): 0.02, ("sgd", "one-cycle"): 0.1,
+                       ("adam", "constant"): 0.001, ("adam", "one-cycle"): 0.003}),
+}
+CONV_WEIGHT_DECAY = 5e-4
 
 
 # ------------------------------------------------------------------ data
@@ -88,6 +100,15 @@ def task_parts(task):
     return F.cross_entropy, mg.accuracy, 10
 
 
+def conv_loss(task):
+    """The loss of a convolutional model: cross-entropy on logits (binary for 3v7)."""
+    from minigrad.nn import functional as F
+
+    if task == "3v7":
+        return F.binary_cross_entropy_with_logits
+    return F.cross_entropy
+
+
 def build_model(task, n_in, hidden, seed):
     """The chapter's simple_net: Linear(n_in, hidden), ReLU, Linear(hidden, outputs)."""
     from minigrad import nn
@@ -98,14 +119,28 @@ def build_model(task, n_in, hidden, seed):
                          nn.Linear(hidden, outputs, rng=rng))
 
 
+def build_conv_model(task, arch, width, seed):
+    """models.simple_cnn ("cnn") or models.resnet18 ("resnet", torchvision's
+    layout) for 1x28x28 images, with the task's number of outputs."""
+    from minigrad import models
+
+    rng = np.random.default_rng(seed)
+    outputs = task_parts(task)[2]
+    if arch == "cnn":
+        return models.simple_cnn(1, outputs, width, rng=rng)
+    return models.resnet18(outputs, 1, width, rng=rng)
+
+
 # ------------------------------------------------------------------ recipes
 
-def recipe(task, opt=None, schedule=None, lr=None, momentum=None, epochs=None, hidden=None):
-    """The settings of a training run (a dict): the task's default recipe
-    wherever an argument is None. The default learning rate depends on the
-    optimizer and schedule; ``momentum`` is SGD's only (Adam's beta1 is fixed,
-    and one-cycle schedules it)."""
-    t = TASKS[task]
+def recipe(task, opt=None, schedule=None, lr=None, momentum=None, epochs=None, hidden=None,
+           arch="mlp"):
+    """The settings of a training run (a dict): the default recipe of the task
+    (``arch`` "mlp") or of the architecture wherever an argument is None. The
+    default learning rate depends on the optimizer and schedule; ``momentum``
+    is SGD's only (Adam's beta1 is fixed, and one-cycle schedules it);
+    ``hidden`` is the width of a convolutional architecture."""
+    t = TASKS[task] if arch == "mlp" else ARCHS[arch]
     opt, schedule = opt or t["opt"], schedule or t["schedule"]
     if opt not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {opt!r} (known: {', '.join(OPTIMIZERS)})")
@@ -115,7 +150,7 @@ def recipe(task, opt=None, schedule=None, lr=None, momentum=None, epochs=None, h
         raise ValueError(f"--momentum is SGD's; --opt {opt} takes none")
     if opt == "sgd" and momentum is None:
         momentum = t["momentum"]
-    return dict(task=task, opt=opt, schedule=schedule,
+    return dict(task=task, arch=arch, opt=opt, schedule=schedule,
                 lr=t["lr"][opt, schedule] if lr is None else lr, momentum=momentum,
                 epochs=epochs or t["epochs"], hidden=hidden or t["hidden"])
 
@@ -134,16 +169,23 @@ def make_learner(settings, train, valid, batch_size=64, seed=0, log=print):
     shuffled batches (seeded) and the recipe's optimizer."""
     import minigrad as mg
 
-    task = settings["task"]
+    task, arch = settings["task"], settings.get("arch", "mlp")
     (x_train, y_train), (x_valid, y_valid) = train, valid
     loss_func, metric, _ = task_parts(task)
+    decay = {}
+    if arch != "mlp":  # images as (N, 1, 28, 28)
+        x_train, x_valid = x_train.reshape(-1, 1, 28, 28), x_valid.reshape(-1, 1, 28, 28)
+        loss_func, decay = conv_loss(task), dict(weight_decay=CONV_WEIGHT_DECAY)
     dls = mg.DataLoaders.from_arrays(x_train, targets(task, y_train), x_valid,
                                      targets(task, y_valid), batch_size=batch_size, seed=seed)
-    model = build_model(task, x_train.shape[1], settings["hidden"], seed)
-    if settings["opt"] == "sgd":
-        opt_func = partial(mg.optim.SGD, momentum=settings["momentum"])
+    if arch == "mlp":
+        model = build_model(task, x_train.shape[1], settings["hidden"], seed)
     else:
-        opt_func = mg.optim.Adam
+        model = build_conv_model(task, arch, settings["hidden"], seed)
+    if settings["opt"] == "sgd":
+        opt_func = partial(mg.optim.SGD, momentum=settings["momentum"], **decay)
+    else:
+        opt_func = partial(mg.optim.Adam, **decay)
     return mg.Learner(dls, model, loss_func, opt_func=opt_func, lr=settings["lr"],
                       metrics=[metric], log=log)
 
@@ -168,16 +210,26 @@ def check_model(model, meta, path):
     if classes != TASKS[task]["classes"]:
         raise ValueError(f"{path}: metadata classes {classes!r} are not task {task}'s "
                          f"{TASKS[task]['classes']}")
-    linears = [m for m in model.layers if hasattr(m, "in_features")]
+    last = getattr(model, "fc", None) or [m for m in model.layers
+                                          if hasattr(m, "in_features")][-1]
     outputs = task_parts(task)[2]
-    if linears[-1].out_features != outputs:
+    if last.out_features != outputs:
         raise ValueError(f"{path}: task {task} needs {outputs} output(s), the model has "
-                         f"{linears[-1].out_features}")
+                         f"{last.out_features}")
+    shape = input_shape(model)
+    if len(shape) == 3 and shape != (1, 28, 28):
+        raise ValueError(f"{path}: the model takes {shape[0]}-channel images, not 28x28 "
+                         f"grayscale ones")
     return task
 
 
-def n_inputs(model):
-    return next(m for m in model.layers if hasattr(m, "in_features")).in_features
+def input_shape(model):
+    """The shape of one input: (pixels,) for the chapter's net, (channels, 28,
+    28) for a convolutional model."""
+    first = getattr(model, "conv1", None) or model.layers[0]
+    if hasattr(first, "in_channels"):
+        return (first.in_channels, 28, 28)
+    return (next(m for m in model.layers if hasattr(m, "in_features")).in_features,)
 
 
 # ------------------------------------------------------------------ outputs

@@ -68,6 +68,40 @@ class Module:
         """Every parameter, in named_parameters() order."""
         return [p for _, p in self.named_parameters()]
 
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """Make ``tensor`` state that state_dict saves but training does not
+        change through gradients (BatchNorm's running statistics); None keeps
+        an empty slot."""
+        if "_buffer_names" not in vars(self):
+            self._buffer_names: list[str] = []
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, tensor)
+
+    def _own_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        for name in vars(self).get("_buffer_names", ()):
+            if getattr(self, name) is not None:
+                yield name, getattr(self, name)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(name, buffer) pairs with PyTorch's dotted names ("1.running_mean")."""
+        for name, b in self._own_buffers():
+            yield prefix + name, b
+        for name, child in self.named_children():
+            yield from child.named_buffers(f"{prefix}{name}.")
+
+    def buffers(self) -> list[Tensor]:
+        """Every buffer, in named_buffers() order."""
+        return [b for _, b in self.named_buffers()]
+
+    def _named_state(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """Parameters and buffers in PyTorch's state_dict order: each module's
+        own parameters, then its buffers, then its children's."""
+        for name, t in (*self._own_parameters(), *self._own_buffers()):
+            yield prefix + name, t
+        for name, child in self.named_children():
+            yield from child._named_state(f"{prefix}{name}.")
+
     def zero_grad(self) -> None:
         """Drop every parameter's gradient."""
         for p in self.parameters():
@@ -84,11 +118,12 @@ class Module:
         return self.train(False)
 
     def to(self, dtype: Any) -> "Module":
-        """Cast every parameter to ``dtype`` in place (storage replaced); returns self."""
+        """Cast every parameter and floating-point buffer to ``dtype`` in place
+        (storage replaced); returns self."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"parameters must stay floating point, got {dtype}")
-        for p in self.parameters():
+        for p in self.parameters() + [b for b in self.buffers() if b.dtype.kind == "f"]:
             p.data = p.numpy().astype(dtype)
         return self
 
@@ -107,13 +142,14 @@ class Module:
         return self
 
     def state_dict(self) -> dict[str, Tensor]:
-        """Parameters by name, as detached copies (PyTorch shares storage instead)."""
-        return {name: p.detach().clone() for name, p in self.named_parameters()}
+        """Parameters and buffers by name, in PyTorch's order, as detached
+        copies (PyTorch shares storage instead)."""
+        return {name: t.detach().clone() for name, t in self._named_state()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
-        """Copy values (tensors or arrays) into the parameters; with ``strict``
-        the names must match exactly; shapes always."""
-        params = dict(self.named_parameters())
+        """Copy values (tensors or arrays) into the parameters and buffers;
+        with ``strict`` the names must match exactly; shapes always."""
+        params = dict(self._named_state())
         if strict and set(params) != set(state):
             missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
             raise ValueError(f"state does not fit the model: missing {missing}, "

@@ -3,6 +3,7 @@ concept; importing this package binds them to Tensor as methods (Tensor never
 imports ops)."""
 from minigrad.ops import (
     activations,
+    conv,
     creation,
     elementwise,
     indexing,
@@ -13,6 +14,7 @@ from minigrad.ops import (
     shape,
 )
 from minigrad.ops.activations import *  # noqa: F403
+from minigrad.ops.conv import *  # noqa: F403
 from minigrad.ops.creation import *  # noqa: F403
 from minigrad.ops.elementwise import *  # noqa: F403
 from minigrad.ops.indexing import *  # noqa: F403
@@ -22,7 +24,7 @@ from minigrad.ops.reductions import *  # noqa: F403
 from minigrad.ops.shape import *  # noqa: F403
 from minigrad.tensor import Tensor
 
-_MODULES = (activations, creation, elementwise, indexing, inplace, linalg, losses, reductions,
+_MODULES = (activations, conv, creation, elementwise, indexing, inplace, linalg, losses, reductions,
             shape)
 
 for _module in _MODULES:

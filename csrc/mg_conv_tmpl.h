@@ -1,0 +1,281 @@
+/* conv2d for one element type (MG_T, MG_S) on the project's GEMM.
+ *
+ * Per image, the output rows are cut into tiles whose im2col matrix
+ * (K = c*kh*kw rows, one column per output position) fits MG_CONV_COL_BYTES:
+ *   forward        y[:, tile]  = w (oc x K) @ col   (bias preloaded; ReLU fused)
+ *   input grad     col = w.T @ dy[:, tile], then col2im adds col into dx
+ *   weight grad    dw += dy[:, tile] @ col.T
+ * A 1x1 convolution with stride 1 and no padding uses x itself as col.
+ * Tiles depend only on the shapes, each output is summed in a fixed order, and
+ * the GEMM is bit-identical for any thread count, so the results are too. */
+
+/* The one call into the GEMM: C (ldc) (+)= A B, then max(C, 0) if relu;
+ * strides in elements. */
+static int FN(conv_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A,
+                         ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb,
+                         ptrdiff_t csb, MG_T *C, ptrdiff_t ldc, int accumulate, int relu)
+{
+    return FN(mg_gemm)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, NULL, relu);
+}
+
+static int FN(conv_pointwise)(const mg_conv2d_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+           g->pw == 0;
+}
+
+/* Output rows per im2col tile. */
+static ptrdiff_t FN(conv_rows)(const mg_conv2d_geom *g)
+{
+    size_t per_row = (size_t)g->c * g->kh * g->kw * g->ow * sizeof(MG_T);
+    ptrdiff_t rows = (ptrdiff_t)(MG_CONV_COL_BYTES / (per_row ? per_row : 1));
+    return rows < 1 ? 1 : rows > g->oh ? g->oh : rows;
+}
+
+static size_t FN(conv_col_elems)(const mg_conv2d_geom *g)
+{
+    if (FN(conv_pointwise)(g)) return 0;
+    return (size_t)g->c * g->kh * g->kw * FN(conv_rows)(g) * g->ow;
+}
+
+/* The output columns [lo, hi) whose input column ow*sw + off is inside [0, w). */
+static void FN(conv_cols)(const mg_conv2d_geom *g, ptrdiff_t off, ptrdiff_t *lo,
+                          ptrdiff_t *hi)
+{
+    ptrdiff_t a = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    ptrdiff_t b = g->w - 1 - off >= 0 ? (g->w - 1 - off) / g->sw + 1 : 0;
+    if (a > g->ow) a = g->ow;
+    if (b > g->ow) b = g->ow;
+    *lo = a;
+    *hi = b < a ? a : b;
+}
+
+/* col (K x T, T = (r1 - r0) * ow) = the windows of output rows [r0, r1) of the
+ * image x, rows ordered (channel, i, j) like w's columns; zeros for padding. */
+static void FN(im2col)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t r0,
+                       ptrdiff_t r1, MG_T *col)
+{
+    const ptrdiff_t T = (r1 - r0) * g->ow;
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
+        const MG_T *plane = x + c * g->h * g->w;
+        for (ptrdiff_t i = 0; i < g->kh; i++)
+            for (ptrdiff_t j = 0; j < g->kw; j++) {
+                MG_T *row = col + ((c * g->kh + i) * g->kw + j) * T;
+                ptrdiff_t off = j * g->dw - g->pw, lo, hi;
+                FN(conv_cols)(g, off, &lo, &hi);
+                for (ptrdiff_t r = r0; r < r1; r++) {
+                    MG_T *dst = row + (r - r0) * g->ow;
+                    ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
+                    if (ih < 0 || ih >= g->h) {
+                        memset(dst, 0, (size_t)g->ow * sizeof(MG_T));
+                        continue;
+                    }
+                    const MG_T *src = plane + ih * g->w + off;
+                    for (ptrdiff_t o = 0; o < lo; o++) dst[o] = 0;
+                    if (g->sw == 1)
+                        memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(MG_T));
+                    else
+                        for (ptrdiff_t o = lo; o < hi; o++) dst[o] = src[o * g->sw];
+                    for (ptrdiff_t o = hi; o < g->ow; o++) dst[o] = 0;
+                }
+            }
+    });
+}
+
+/* The adjoint of im2col: adds col's elements into the image dx. Each channel
+ * is added in a fixed order by one thread. */
+static void FN(col2im)(const mg_conv2d_geom *g, const MG_T *col, ptrdiff_t r0,
+                       ptrdiff_t r1, MG_T *dx)
+{
+    const ptrdiff_t T = (r1 - r0) * g->ow;
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
+        MG_T *plane = dx + c * g->h * g->w;
+        for (ptrdiff_t i = 0; i < g->kh; i++)
+            for (ptrdiff_t j = 0; j < g->kw; j++) {
+                const MG_T *row = col + ((c * g->kh + i) * g->kw + j) * T;
+                ptrdiff_t off = j * g->dw - g->pw, lo, hi;
+                FN(conv_cols)(g, off, &lo, &hi);
+                for (ptrdiff_t r = r0; r < r1; r++) {
+                    ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
+                    if (ih < 0 || ih >= g->h) continue;
+                    const MG_T *src = row + (r - r0) * g->ow;
+                    MG_T *dst = plane + ih * g->w + off;
+                    for (ptrdiff_t o = lo; o < hi; o++) dst[o * g->sw] += src[o];
+                }
+            }
+    });
+}
+
+/* Forward of one image. */
+static int FN(conv_fwd_image)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w,
+                              const MG_T *b, int relu, MG_T *y, MG_T *col)
+{
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+    if (b)
+        for (ptrdiff_t o = 0; o < g->oc; o++)
+            for (ptrdiff_t p = 0; p < ohw; p++) y[o * ohw + p] = b[o];
+    if (FN(conv_pointwise)(g))
+        return FN(conv_gemm)(g->oc, ohw, K, w, K, 1, x, ohw, 1, y, ohw, b != NULL, relu);
+    const ptrdiff_t rows = FN(conv_rows)(g);
+    int rc = 0;
+    for (ptrdiff_t r0 = 0; r0 < g->oh; r0 += rows) {
+        ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
+        FN(im2col)(g, x, r0, r1, col);
+        rc |= FN(conv_gemm)(g->oc, T, K, w, K, 1, col, T, 1, y + r0 * g->ow, ohw,
+                            b != NULL, relu);
+    }
+    return rc;
+}
+
+static int FN(conv_bwd_input_image)(const mg_conv2d_geom *g, const MG_T *dy,
+                                    const MG_T *w, MG_T *dx, MG_T *col)
+{
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+    if (FN(conv_pointwise)(g))
+        return FN(conv_gemm)(g->c, ohw, g->oc, w, 1, K, dy, ohw, 1, dx, ohw, 0, 0);
+    memset(dx, 0, (size_t)g->c * g->h * g->w * sizeof(MG_T));
+    const ptrdiff_t rows = FN(conv_rows)(g);
+    int rc = 0;
+    for (ptrdiff_t r0 = 0; r0 < g->oh; r0 += rows) {
+        ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
+        rc |= FN(conv_gemm)(K, T, g->oc, w, 1, K, dy + r0 * g->ow, ohw, 1, col, T, 0, 0);
+        FN(col2im)(g, col, r0, r1, dx);
+    }
+    return rc;
+}
+
+/* dw (+)= the weight gradient of images [n0, n1), added image by image. */
+static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
+                                      const MG_T *dy, ptrdiff_t n0, ptrdiff_t n1,
+                                      MG_T *dw, int accumulate, MG_T *col)
+{
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+    const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * ohw;
+    const ptrdiff_t rows = FN(conv_rows)(g);
+    int rc = 0;
+    for (ptrdiff_t n = n0; n < n1; n++) {
+        const MG_T *xn = x + n * xs, *dyn = dy + n * ys;
+        if (FN(conv_pointwise)(g)) {
+            rc |= FN(conv_gemm)(g->oc, K, ohw, dyn, ohw, 1, xn, 1, ohw, dw, K, accumulate, 0);
+            accumulate = 1;
+            continue;
+        }
+        for (ptrdiff_t r0 = 0; r0 < g->oh; r0 += rows) {
+            ptrdiff_t r1 = r0 + rows < g->oh ? r0 + rows : g->oh, T = (r1 - r0) * g->ow;
+            FN(im2col)(g, xn, r0, r1, col);
+            rc |= FN(conv_gemm)(g->oc, K, T, dyn + r0 * g->ow, ohw, 1, col, 1, T, dw, K,
+                                accumulate, 0);
+            accumulate = 1;
+        }
+    }
+    return rc;
+}
+
+/* Runs image(n, col) for every image: in parallel over images when the
+ * threads granted allow it (each with its own col buffer, GEMMs on one
+ * thread), else one image after another with threaded GEMMs. */
+#define MG_CONV_EACH_IMAGE(g, work, image)                                      \
+    do {                                                                        \
+        size_t ce_ = FN(conv_col_elems)(g);                                     \
+        int nt_ = mg_enter((work) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads()); \
+        int par_ = nt_ > 1 && (g)->n >= nt_;                                    \
+        if (!par_) {                                                            \
+            mg_leave();                                                         \
+            nt_ = 1;                                                            \
+        }                                                                       \
+        MG_T *cols_ = mg_conv_alloc((size_t)nt_ * ce_ * sizeof(MG_T));          \
+        int rc_ = cols_ ? 0 : -1;                                               \
+        if (cols_ && par_) {                                                    \
+            _Pragma("omp parallel num_threads(nt_) reduction(|:rc_)")           \
+            {                                                                   \
+                unsigned fp_ = mg_fp_enter();                                   \
+                MG_T *col = cols_ + (size_t)mg_thread_id() * ce_;               \
+                _Pragma("omp for schedule(static)")                             \
+                for (ptrdiff_t n = 0; n < (g)->n; n++) rc_ |= (image);          \
+                mg_fp_leave(fp_);                                               \
+            }                                                                   \
+        } else if (cols_) {                                                     \
+            for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
+                MG_T *col = cols_;                                              \
+                rc_ |= (image);                                                 \
+            }                                                                   \
+        }                                                                       \
+        if (par_) mg_leave();                                                   \
+        free(cols_);                                                            \
+        return rc_ ? -1 : 0;                                                    \
+    } while (0)
+
+static double FN(conv_work)(const mg_conv2d_geom *g)
+{
+    return (double)g->n * g->oc * g->oh * g->ow * g->c * g->kh * g->kw;
+}
+
+int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const MG_T *b,
+                  int relu, MG_T *y)
+{
+    const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
+    double work = FN(conv_work)(g);
+    MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
+}
+
+int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,
+                                 MG_T *dx)
+{
+    const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
+    double work = FN(conv_work)(g);
+    MG_CONV_EACH_IMAGE(g, work,
+                       FN(conv_bwd_input_image)(g, dy + n * ys, w, dx + n * xs, col));
+}
+
+/* Images are summed in `parts` fixed groups, each into its own buffer (the
+ * first straight into dw), then the groups are added in order. */
+int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *dy,
+                                  MG_T *dw, int accumulate)
+{
+    const ptrdiff_t wsize = g->oc * g->c * g->kh * g->kw;
+    if (g->n == 0) {
+        if (!accumulate) memset(dw, 0, (size_t)wsize * sizeof(MG_T));
+        return 0;
+    }
+    ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
+    ptrdiff_t fit = MG_CONV_PART_ELEMS / (wsize ? wsize : 1);
+    if (parts > fit) parts = fit < 1 ? 1 : fit;
+    const size_t ce = FN(conv_col_elems)(g);
+    MG_T *part = mg_conv_alloc((size_t)(parts - 1) * wsize * sizeof(MG_T));
+    if (!part) return -1;
+    int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
+    int par = nt > 1 && parts > 1;
+    if (!par) {
+        mg_leave();
+        nt = 1;
+    }
+    MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
+    int rc = cols ? 0 : -1;
+    if (cols) {
+#pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
+        {
+            unsigned fp = mg_fp_enter();
+            MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
+#pragma omp for schedule(static)
+            for (ptrdiff_t p = 0; p < parts; p++) {
+                MG_T *dst = p == 0 ? dw : part + (p - 1) * wsize;
+                rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
+                                                 g->n * (p + 1) / parts, dst,
+                                                 p == 0 && accumulate, col);
+            }
+            mg_fp_leave(fp);
+        }
+    }
+    if (par) mg_leave();
+    free(cols);
+    if (!rc && parts > 1)
+        MG_NCHW_FOR(wsize, wsize * parts, e, {
+            MG_T s = dw[e];
+            for (ptrdiff_t p = 1; p < parts; p++) s += part[(p - 1) * wsize + e];
+            dw[e] = s;
+        });
+    free(part);
+    return rc ? -1 : 0;
+}
+
+#undef MG_CONV_EACH_IMAGE

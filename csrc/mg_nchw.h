@@ -1,0 +1,48 @@
+/* Settings and helpers of the NCHW kernels (conv2d on the GEMM, pooling,
+ * batch norm: mg_conv_tmpl.h, mg_pool_tmpl.h, mg_bn_tmpl.h). Included once by
+ * mg_driver.c, after the thread and floating-point helpers they use. */
+#ifndef MG_NCHW_H
+#define MG_NCHW_H
+
+/* An im2col tile (K rows x some output rows) takes at most this many bytes. */
+#define MG_CONV_COL_BYTES ((size_t)512 << 10)
+/* Weight gradient: images are summed in at most this many fixed groups (the
+ * groups run in parallel; their partial sums, added in order, need
+ * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */
+#define MG_CONV_PARTS 8
+#define MG_CONV_PART_ELEMS ((ptrdiff_t)1 << 22)
+/* Fewer multiply-adds (or elements for pooling and batch norm): one thread. */
+#define MG_NCHW_SERIAL_WORK ((ptrdiff_t)1 << 16)
+
+/* 64-byte aligned, never NULL for 0 bytes unless memory ran out. */
+static void *mg_conv_alloc(size_t bytes)
+{
+    return aligned_alloc(64, (bytes + 64) / 64 * 64);
+}
+
+/* Threads for `work` units spread over `items` independent items. */
+static int mg_nchw_threads(ptrdiff_t work, ptrdiff_t items)
+{
+    int nt = work < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads();
+    return items < nt ? (int)(items > 0 ? items : 1) : nt;
+}
+
+/* Runs the body (the trailing arguments) for var in [0, count), split
+ * statically over the threads that mg_enter grants for `work`, with
+ * flush-to-zero on in each thread. */
+#define MG_NCHW_FOR(count, work, var, ...)                                      \
+    do {                                                                        \
+        int nt_ = mg_enter(mg_nchw_threads((work), (count)));                   \
+        _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)")                   \
+        {                                                                       \
+            unsigned fp_ = mg_fp_enter();                                       \
+            _Pragma("omp for schedule(static)")                                 \
+            for (ptrdiff_t var = 0; var < (count); var++) {                     \
+                __VA_ARGS__;                                                    \
+            }                                                                   \
+            mg_fp_leave(fp_);                                                   \
+        }                                                                       \
+        mg_leave();                                                             \
+    } while (0)
+
+#endif
