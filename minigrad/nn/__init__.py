@@ -1,46 +1,10 @@
 """Layers (PyTorch's names): Module, Sequential, ModuleList, Linear, Conv2d,
 pooling, BatchNorm1d/2d, activations, Flatten, Dropout, Identity and loss
 modules; ``nn.functional``."""
-from minigrad.nn import functional
-from minigrad.nn.conv import (
-    AdaptiveAvgPool2d,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    BatchNormReLU,
-    Conv2d,
-    Conv2dReLU,
-    MaxPool2d,
-)
-from minigrad.nn.layers import (
-    ELU,
-    GELU,
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    Dropout,
-    Flatten,
-    Hardtanh,
-    Identity,
-    L1Loss,
-    LeakyReLU,
-    Linear,
-    LinearReLU,
-    LogSoftmax,
-    MSELoss,
-    NLLLoss,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
+from minigrad.nn import conv, functional, layers
+from minigrad.nn.conv import *  # noqa: F403
+from minigrad.nn.layers import *  # noqa: F403
 from minigrad.nn.module import Module, ModuleList, Parameter, Sequential
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-           "BatchNorm2d", "BatchNormReLU", "Conv2d", "Conv2dReLU", "CrossEntropyLoss", "Dropout",
-           "ELU", "Flatten", "GELU", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear",
-           "LinearReLU", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
-           "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh",
-           "functional"]
+__all__ = ["Module", "ModuleList", "Parameter", "Sequential", "functional"]
+__all__ += conv.__all__ + layers.__all__

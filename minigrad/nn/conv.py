@@ -203,3 +203,7 @@ class BatchNormReLU(Module):
 
     def forward(self, x):
         return self.bn.forward_relu(x)
+
+
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "BatchNormReLU",
+           "Conv2d", "Conv2dReLU", "MaxPool2d"]

@@ -9,11 +9,6 @@ from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator
 from minigrad.tensor import Tensor
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten",
-           "GELU", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear", "LinearReLU",
-           "LogSoftmax", "MSELoss", "NLLLoss", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus",
-           "Tanh"]
-
 
 class Linear(Module):
     """y = x @ weight.T + bias; weight (out_features, in_features), both drawn
@@ -133,3 +128,9 @@ NLLLoss = _loss("NLLLoss", F.nll_loss, "Negative log-likelihood.",
 BCEWithLogitsLoss = _loss("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits,
                           "Binary cross-entropy on logits.")
 BCELoss = _loss("BCELoss", F.binary_cross_entropy, "Binary cross-entropy on probabilities.")
+
+
+# every public Module class defined above, so a new layer needs no list of its own
+__all__ = sorted(name for name, value in list(globals().items())
+                 if isinstance(value, type) and issubclass(value, Module)
+                 and value.__module__ == __name__ and not name.startswith("_"))
