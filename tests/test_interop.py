@@ -60,6 +60,7 @@ def test_every_layer_round_trips_through_a_file(tmp_path, suffix, dtype, seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_pytorch_reads_a_minigrad_safetensors_file(tmp_path, seed):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
     from safetensors.torch import load_file
 
     model, shape = random_model(seed, fused=False)
@@ -75,6 +76,7 @@ def test_pytorch_reads_a_minigrad_safetensors_file(tmp_path, seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_pytorch_state_dict_loads_into_the_matching_minigrad_model(tmp_path, seed):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
     from safetensors.torch import save_file
 
     model, shape = random_model(seed, fused=False)
