@@ -82,7 +82,7 @@ def _softmax_cases(rows_list, classes=10, dtype=np.float32):
                lambda z=z, labels=labels: R.softmax_cross_entropy(z, labels))
 
 
-def quick_suite(repeats=7, report=print):
+def quick_suite(repeats=7, report=print, limits=None):
     """A short run of every kernel (``run.py --quick``)."""
     report(HEADER)
     cases = []
@@ -90,10 +90,10 @@ def quick_suite(repeats=7, report=print):
     cases += _matmul_cases([s for s in chapter_shapes(batches=(256,), hidden=(30,))])
     cases += _elementwise_cases(1 << 20)
     cases += _softmax_cases([256])
-    return run_cases(cases, repeats, report)
+    return run_cases(cases, repeats, report, limits)
 
 
-def full_kernel_suite(repeats=15, report=print):
+def full_kernel_suite(repeats=15, report=print, limits=None):
     """Squares 64-2048, the chapter's shapes, 1M/16M-element arrays, float32."""
     report(HEADER)
     cases = []
@@ -103,4 +103,4 @@ def full_kernel_suite(repeats=15, report=print):
     cases += _elementwise_cases(1 << 20)
     cases += _elementwise_cases(1 << 24)
     cases += _softmax_cases([256, 60000])
-    return run_cases(cases, repeats, report)
+    return run_cases(cases, repeats, report, limits)

@@ -109,36 +109,53 @@ def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
     return epoch
 
 
-def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3):
+def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, peak=None):
     """Seconds per epoch of an MLP 784-128-10 on 60,000 images: minigrad's
-    Learner step against hand-written NumPy and PyTorch, medians of repeats."""
+    Learner step against hand-written NumPy and PyTorch, each of those without
+    and with flush-to-zero (ftz), medians of repeats alternated epoch by epoch.
+
+    peak: this core's measured fp32 GFLOP/s; the FLOP floor is the epoch's
+    matmul FLOPs at that rate, and mg/floor how far minigrad is from it."""
+    from harness import ftz
+
+    from minigrad import _kernels
+
+    peak = peak or _kernels._peak_probe(0.5)
     n = 10_000 if quick else 60_000
     x, y = epoch_data(n)
-    floor = epoch_flops(n) / 99e9
+    floor = epoch_flops(n) / (peak * 1e9)
     rows = []
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
-           f"99 GFLOP/s per core: {floor:.3f}s on one core")
-    report(f"{'batch':>6} {'minigrad':>10} {'numpy':>10} {'torch':>10} {'np/mg':>7} "
-           f"{'torch/mg':>9} {'mg/floor(1 core)':>17}")
+           f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core")
+    names = ["numpy", "numpy_ftz", "torch", "torch_ftz"]
+    report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
+           + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
-        runners = {"minigrad": minigrad_epoch(x, y, bs), "numpy": numpy_epoch(x, y, bs),
-                   "torch": torch_epoch(x, y, bs, K.get_num_threads())}
-        times = {k: [] for k, f in runners.items() if f is not None}
-        for f in runners.values():
-            if f is not None:
+        torch_run = torch_epoch(x, y, bs, K.get_num_threads())
+        runners = {"minigrad": (minigrad_epoch(x, y, bs), False),
+                   "numpy": (numpy_epoch(x, y, bs), False),
+                   "numpy_ftz": (numpy_epoch(x, y, bs), True)}
+        if torch_run is not None:
+            runners["torch"] = (torch_run, False)
+            runners["torch_ftz"] = (torch_epoch(x, y, bs, K.get_num_threads()), True)
+        times = {k: [] for k in runners}
+        for f, on in runners.values():
+            with ftz(on):
                 f()  # warm up
         for _ in range(repeats):
-            for k in times:
-                start = time.perf_counter()
-                runners[k]()
-                times[k].append(time.perf_counter() - start)
+            for k, (f, on) in runners.items():
+                with ftz(on):
+                    start = time.perf_counter()
+                    f()
+                    times[k].append(time.perf_counter() - start)
         med = {k: float(np.median(v)) for k, v in times.items()}
+        mg_s = med["minigrad"]
         row = {"batch_size": bs, "images": n, "threads": K.get_num_threads(),
-               "flop_floor_1core_s": floor, **{f"{k}_s": v for k, v in med.items()}}
+               "peak_gflops": peak, "flop_floor_1core_s": floor,
+               **{f"{k}_s": v for k, v in med.items()}}
         rows.append(row)
-        mg_s, torch_s = med["minigrad"], med.get("torch")
-        torch_cols = (f"{torch_s:>9.3f}s {torch_s / mg_s:>7.2f}" if torch_s
-                      else f"{'n/a':>10} {'n/a':>7}")
-        report(f"{bs:>6} {mg_s:>9.3f}s {med['numpy']:>9.3f}s {torch_cols.split()[0]:>10} "
-               f"{med['numpy'] / mg_s:>7.2f} {torch_cols.split()[1]:>9} {mg_s / floor:>17.2f}")
+        secs = " ".join(f"{med[k]:>8.3f}s" if k in med else f"{'n/a':>9}" for k in names)
+        ratios = " ".join(f"{med[k] / mg_s:>12.2f}" if k in med else f"{'n/a':>12}"
+                          for k in names)
+        report(f"{bs:>6} {mg_s:>8.3f}s {secs} {ratios} {mg_s / floor:>9.2f}")
     return rows

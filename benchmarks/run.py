@@ -33,8 +33,12 @@ def child(threads, repeats, quick):
 
     info = harness.machine_info()
     report(f"# threads={threads} " + json.dumps(info))
-    kernels = (cases.quick_suite if quick else cases.full_kernel_suite)(repeats, report)
-    epoch_rows = epochs.epoch_suite(report=report, quick=quick)
+    limits = info["limits"]
+    report(f"# measured on one core: fp32 FMA peak {limits['GFLOP/s']:.1f} GFLOP/s, "
+           f"copy bandwidth {limits['GB/s']:.1f} GB/s; np/mg: NumPy as is, ftz: NumPy with "
+           f"flush-to-zero; %lim: minigrad's rate as a percentage of the limit of its unit")
+    kernels = (cases.quick_suite if quick else cases.full_kernel_suite)(repeats, report, limits)
+    epoch_rows = epochs.epoch_suite(report=report, quick=quick, peak=limits["GFLOP/s"])
     return {"threads": threads, "machine": info, "kernels": kernels, "epochs": epoch_rows,
             "table": lines}
 
