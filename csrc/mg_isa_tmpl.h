@@ -30,6 +30,7 @@ const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
     .nr = NR,
     .macro = FN(macro),
     .macro_direct = FN(macro_direct),
+    .small = FN(small),
     .bias_grad = FN(bias_grad),
     .relu_backward_bias_grad = FN(relu_backward_bias_grad),
     .softmax_cross_entropy = FN(softmax_cross_entropy),
