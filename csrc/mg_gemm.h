@@ -122,8 +122,11 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
                 for (ptrdiff_t s = 0; s < nslivers; s++) {
                     ptrdiff_t j = s * nr;
                     int n = (int)(nc - j < nr ? nc - j : nr);
-                    FN(pack_b_sliver)(kc, n, B + pc * rsb + (jc + j) * csb, rsb, csb,
-                                      nr, bp + j * kc);
+                    const MG_T *b = B + pc * rsb + (jc + j) * csb;
+                    if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
+                        ops->pack_bt(kc, n, b, csb, bp + j * kc);
+                    else
+                        FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
                 }
 #pragma omp for schedule(static)
                 for (ptrdiff_t ib = 0; ib < mblocks; ib++) {
@@ -137,7 +140,10 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
                         ops->macro_direct(m, nc, kc, a, rsa, csa, my_ap, bp, c, rsc, csc,
                                           load_c, b_j, last && relu);
                     } else {
-                        FN(pack_a)(m, kc, a, rsa, csa, mr, my_ap);
+                        if (csa == 1)
+                            ops->pack_a(m, kc, a, rsa, my_ap);
+                        else
+                            FN(pack_a)(m, kc, a, rsa, csa, mr, my_ap);
                         ops->macro(m, nc, kc, my_ap, bp, c, rsc, csc, load_c, b_j,
                                    last && relu);
                     }

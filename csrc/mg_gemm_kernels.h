@@ -222,3 +222,81 @@ static void FN(small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const MG_T *a, ptrd
 #undef MG_SR
 #undef MG_SC
 #undef MG_SC1
+
+/* ---- packing in registers (512-bit vectors) ---- */
+
+#if MG_VB == 64
+/* Transposes the VL x VL block r in registers: log2(VL) stages, each
+ * swapping the off-diagonal h x h blocks of every 2h x 2h block with
+ * two-source shuffles. */
+static inline __attribute__((always_inline)) void FN(transpose)(V r[VL])
+{
+    for (int h = VL / 2; h >= 1; h /= 2) {
+        UV lo, hi;
+        for (int c = 0; c < VL; c++) {
+            lo[c] = (c & h) ? (MG_UT)(VL + c - h) : (MG_UT)c;
+            hi[c] = (c & h) ? (MG_UT)(VL + c) : (MG_UT)(c + h);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < VL; i++)
+            if (!(i & h)) {
+                V a = r[i], q = r[i + h];
+                r[i] = __builtin_shuffle(a, q, lo);
+                r[i + h] = __builtin_shuffle(a, q, hi);
+            }
+    }
+}
+#endif
+
+/* Packs rows [0, mc) x cols [0, kc) of A, rows contiguous (element (i, p)
+ * at a[i * rs + p]), into slivers of MG_MR rows stored column by column and
+ * zero-padded to MG_MR rows. With 512-bit vectors, blocks of MG_MR rows x VL
+ * columns are transposed in registers; column p's MG_MR values are then
+ * stored as one vector whose spare lanes the next column's store overwrites
+ * (the last column of a sliver is stored lane by lane). */
+static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const MG_T *a, ptrdiff_t rs, MG_T *dst)
+{
+    for (ptrdiff_t s = 0; s < mc; s += MG_MR) {
+        int m = (int)(mc - s < MG_MR ? mc - s : MG_MR);
+        const MG_T *src = a + s * rs;
+        ptrdiff_t p0 = 0;
+#if MG_VB == 64 && MG_MR * (4 + 4 * MG_IS_F64) <= MG_VB /* MG_MR <= VL */
+        for (; p0 + VL < kc; p0 += VL) {
+            V r[VL];
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++) r[i] = i < m ? FN(loadv)(src + i * rs + p0) : (V){0};
+            FN(transpose)(r);
+#pragma GCC unroll 16
+            for (int p = 0; p < VL; p++) FN(storev)(dst + (p0 + p) * MG_MR, r[p]);
+        }
+#endif
+        for (ptrdiff_t p = p0; p < kc; p++)
+            for (int i = 0; i < MG_MR; i++) dst[p * MG_MR + i] = i < m ? src[i * rs + p] : 0;
+        dst += (ptrdiff_t)MG_MR * kc;
+    }
+}
+
+/* ---- packing B stored transposed (x @ W.T with W (out, in) row-major) ---- */
+
+/* Packs one sliver of B whose element (p, j) is b[p + j * cs] (columns
+ * contiguous) into dst[p * NR + j], p < kc, columns n..NR zero. With
+ * 512-bit vectors, VL x VL blocks are transposed in registers: one vector
+ * store per VL elements instead of VL scalar ones. */
+static void FN(pack_bt)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t cs, MG_T *dst)
+{
+    ptrdiff_t p0 = 0;
+#if MG_VB == 64
+    for (; p0 + VL <= kc; p0 += VL)
+        for (int j0 = 0; j0 < NR; j0 += VL) {
+            V r[VL];
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++)
+                r[i] = j0 + i < n ? FN(loadv)(b + p0 + (j0 + i) * cs) : (V){0};
+            FN(transpose)(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++) FN(storev)(dst + (p0 + i) * NR + j0, r[i]);
+        }
+#endif
+    for (ptrdiff_t p = p0; p < kc; p++)
+        for (int j = 0; j < NR; j++) dst[p * NR + j] = j < n ? b[p + j * cs] : (MG_T)0;
+}
