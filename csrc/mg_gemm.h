@@ -196,11 +196,13 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     int threads = mg_enter(mg_get_num_threads()), rc = 0;
     /* Few rows and many columns (a weight gradient dy.T @ x): compute
      * C.T = B.T A.T instead, so the big operand is read in place and C is
-     * written through its transpose. */
+     * written through its transpose -- when K >= M, i.e. when packing B
+     * (K x N) would cost more than storing C (M x N) element by element
+     * (dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). */
     if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
         FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
-    else if (M <= MG_SWAP_SLIVERS * ops->nr && N > few && !bias && !relu &&
-        (rsb == 1 || csb == 1))
+    else if (M <= MG_SWAP_SLIVERS * ops->nr && N > few && K >= M && !bias && !relu &&
+             (rsb == 1 || csb == 1))
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
                           accumulate, NULL, 0);
     else
