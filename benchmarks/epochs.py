@@ -84,6 +84,37 @@ def numpy_epoch(x, y, batch_size, hidden=128, seed=0):
     return epoch
 
 
+def kernels_epoch(x, y, batch_size, hidden=128, seed=0):
+    """The same epoch on minigrad's kernels called directly, with no autograd,
+    Tensor or Learner: the time a compiled training step could approach."""
+    rng = np.random.default_rng(seed)
+    b1, b2 = 1 / np.sqrt(x.shape[1]), 1 / np.sqrt(hidden)
+    params = [rng.uniform(-b1, b1, (hidden, x.shape[1])).astype(np.float32),
+              rng.uniform(-b1, b1, hidden).astype(np.float32),
+              rng.uniform(-b2, b2, (10, hidden)).astype(np.float32),
+              rng.uniform(-b2, b2, 10).astype(np.float32)]
+    velocity = [np.zeros_like(p) for p in params]
+    order_rng = np.random.default_rng(seed)
+    labels = y.astype(np.int64)
+
+    def epoch():
+        w1, c1, w2, c2 = params
+        order = order_rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = np.sort(order[start:start + batch_size])
+            xb, yb = x[idx], labels[idx]
+            h = K.linear(xb, w1, c1, relu=True, trans_w=True)
+            z = K.linear(h, w2, c2, trans_w=True)
+            _, dz = K.softmax_cross_entropy(z, yb)
+            dh = K.matmul(dz, w2)
+            dz1, db1 = K.relu_backward_bias_grad(dh, h)
+            grads = [K.matmul(dz1, xb, trans_a=True), db1,
+                     K.matmul(dz, h, trans_a=True), K.bias_grad(dz)]
+            for prm, g, v in zip(params, grads, velocity, strict=True):
+                K.sgd_step(prm, g, 0.05, momentum=0.9, velocity=v)
+    return epoch
+
+
 def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
     """The same epoch in PyTorch (None when torch is not importable)."""
     try:
@@ -111,8 +142,10 @@ def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
 
 def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, peak=None):
     """Seconds per epoch of an MLP 784-128-10 on 60,000 images: minigrad's
-    Learner step against hand-written NumPy and PyTorch, each of those without
-    and with flush-to-zero (ftz), medians of repeats alternated epoch by epoch.
+    Learner step against the same step on its kernels called directly
+    (kernels: what is left without autograd and the Learner), hand-written
+    NumPy and PyTorch, each of those two without and with flush-to-zero (ftz),
+    medians of repeats alternated epoch by epoch.
 
     peak: this core's measured fp32 GFLOP/s; the FLOP floor is the epoch's
     matmul FLOPs at that rate, and mg/floor how far minigrad is from it."""
@@ -127,12 +160,13 @@ def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, pea
     rows = []
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
            f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core")
-    names = ["numpy", "numpy_ftz", "torch", "torch_ftz"]
+    names = ["kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
     report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
            + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
         torch_run = torch_epoch(x, y, bs, K.get_num_threads())
         runners = {"minigrad": (minigrad_epoch(x, y, bs), False),
+                   "kernels": (kernels_epoch(x, y, bs), False),
                    "numpy": (numpy_epoch(x, y, bs), False),
                    "numpy_ftz": (numpy_epoch(x, y, bs), True)}
         if torch_run is not None:
