@@ -39,6 +39,34 @@ def chapter_shapes(batches=(64, 256, 1024), hidden=(30, 128)):
     return shapes
 
 
+def _inference_cases(batches=(1, 16)):
+    """The chapter's simple_net (784-30-1) on a few rows: two fused linear
+    kernels, and the model itself under no_grad, against NumPy's
+    ``np.maximum(x @ W1.T + b1, 0) @ W2.T + b2``."""
+    import minigrad as mg
+    from minigrad import nn
+
+    rng = np.random.default_rng(0)
+    net = nn.Sequential(nn.Linear(784, 30, rng=rng), nn.ReLU(), nn.Linear(30, 1, rng=rng))
+    w1, b1, w2, b2 = (p.numpy() for p in net.parameters())
+    for bs in batches:
+        x = rng.standard_normal((bs, 784)).astype(np.float32)
+        xt = mg.tensor(x)
+        work = 2.0 * bs * (784 * 30 + 30)
+
+        def f_np(x=x):
+            return np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+
+        def f_kernels(x=x):
+            return K.linear(K.linear(x, w1, b1, relu=True, trans_w=True), w2, b2, trans_w=True)
+
+        def f_model(xt=xt):
+            with mg.no_grad():
+                return net(xt)
+        yield f"simple_net kernels b={bs}", f"{bs}x784x30x1", work, "GFLOP/s", f_kernels, f_np
+        yield f"simple_net model b={bs}", f"{bs}x784x30x1", work, "GFLOP/s", f_model, f_np
+
+
 def _elementwise_cases(n, dtype=np.float32):
     """Kernels with out= buffers against NumPy written as people write it."""
     rng = np.random.default_rng(0)
@@ -82,25 +110,27 @@ def _softmax_cases(rows_list, classes=10, dtype=np.float32):
                lambda z=z, labels=labels: R.softmax_cross_entropy(z, labels))
 
 
-def quick_suite(repeats=7, report=print):
+def quick_suite(repeats=7, report=print, limits=None):
     """A short run of every kernel (``run.py --quick``)."""
     report(HEADER)
     cases = []
     cases += _matmul_cases(square_shapes([256, 512]))
     cases += _matmul_cases([s for s in chapter_shapes(batches=(256,), hidden=(30,))])
+    cases += _inference_cases()
     cases += _elementwise_cases(1 << 20)
     cases += _softmax_cases([256])
-    return run_cases(cases, repeats, report)
+    return run_cases(cases, repeats, report, limits)
 
 
-def full_kernel_suite(repeats=15, report=print):
+def full_kernel_suite(repeats=15, report=print, limits=None):
     """Squares 64-2048, the chapter's shapes, 1M/16M-element arrays, float32."""
     report(HEADER)
     cases = []
     cases += _matmul_cases(square_shapes([64, 128, 256, 512, 1024, 2048]))
     cases += _matmul_cases(chapter_shapes())
     cases += _matmul_cases([("square 512 f64", (512, 512, 512), False, False)], np.float64)
+    cases += _inference_cases()
     cases += _elementwise_cases(1 << 20)
     cases += _elementwise_cases(1 << 24)
     cases += _softmax_cases([256, 60000])
-    return run_cases(cases, repeats, report)
+    return run_cases(cases, repeats, report, limits)

@@ -84,6 +84,37 @@ def numpy_epoch(x, y, batch_size, hidden=128, seed=0):
     return epoch
 
 
+def kernels_epoch(x, y, batch_size, hidden=128, seed=0):
+    """The same epoch on minigrad's kernels called directly, with no autograd,
+    Tensor or Learner: the time a compiled training step could approach."""
+    rng = np.random.default_rng(seed)
+    b1, b2 = 1 / np.sqrt(x.shape[1]), 1 / np.sqrt(hidden)
+    params = [rng.uniform(-b1, b1, (hidden, x.shape[1])).astype(np.float32),
+              rng.uniform(-b1, b1, hidden).astype(np.float32),
+              rng.uniform(-b2, b2, (10, hidden)).astype(np.float32),
+              rng.uniform(-b2, b2, 10).astype(np.float32)]
+    velocity = [np.zeros_like(p) for p in params]
+    order_rng = np.random.default_rng(seed)
+    labels = y.astype(np.int64)
+
+    def epoch():
+        w1, c1, w2, c2 = params
+        order = order_rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = np.sort(order[start:start + batch_size])
+            xb, yb = x[idx], labels[idx]
+            h = K.linear(xb, w1, c1, relu=True, trans_w=True)
+            z = K.linear(h, w2, c2, trans_w=True)
+            _, dz = K.softmax_cross_entropy(z, yb)
+            dh = K.matmul(dz, w2)
+            dz1, db1 = K.relu_backward_bias_grad(dh, h)
+            grads = [K.matmul(dz1, xb, trans_a=True), db1,
+                     K.matmul(dz, h, trans_a=True), K.bias_grad(dz)]
+            for prm, g, v in zip(params, grads, velocity, strict=True):
+                K.sgd_step(prm, g, 0.05, momentum=0.9, velocity=v)
+    return epoch
+
+
 def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
     """The same epoch in PyTorch (None when torch is not importable)."""
     try:
@@ -109,36 +140,56 @@ def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
     return epoch
 
 
-def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3):
+def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, peak=None):
     """Seconds per epoch of an MLP 784-128-10 on 60,000 images: minigrad's
-    Learner step against hand-written NumPy and PyTorch, medians of repeats."""
+    Learner step against the same step on its kernels called directly
+    (kernels: what is left without autograd and the Learner), hand-written
+    NumPy and PyTorch, each of those two without and with flush-to-zero (ftz),
+    medians of repeats alternated epoch by epoch.
+
+    peak: this core's measured fp32 GFLOP/s; the FLOP floor is the epoch's
+    matmul FLOPs at that rate, and mg/floor how far minigrad is from it."""
+    from harness import ftz
+
+    from minigrad import _kernels
+
+    peak = peak or _kernels._peak_probe(0.5)
     n = 10_000 if quick else 60_000
     x, y = epoch_data(n)
-    floor = epoch_flops(n) / 99e9
+    floor = epoch_flops(n) / (peak * 1e9)
     rows = []
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
-           f"99 GFLOP/s per core: {floor:.3f}s on one core")
-    report(f"{'batch':>6} {'minigrad':>10} {'numpy':>10} {'torch':>10} {'np/mg':>7} "
-           f"{'torch/mg':>9} {'mg/floor(1 core)':>17}")
+           f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core")
+    names = ["kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
+    report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
+           + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
-        runners = {"minigrad": minigrad_epoch(x, y, bs), "numpy": numpy_epoch(x, y, bs),
-                   "torch": torch_epoch(x, y, bs, K.get_num_threads())}
-        times = {k: [] for k, f in runners.items() if f is not None}
-        for f in runners.values():
-            if f is not None:
+        torch_run = torch_epoch(x, y, bs, K.get_num_threads())
+        runners = {"minigrad": (minigrad_epoch(x, y, bs), False),
+                   "kernels": (kernels_epoch(x, y, bs), False),
+                   "numpy": (numpy_epoch(x, y, bs), False),
+                   "numpy_ftz": (numpy_epoch(x, y, bs), True)}
+        if torch_run is not None:
+            runners["torch"] = (torch_run, False)
+            runners["torch_ftz"] = (torch_epoch(x, y, bs, K.get_num_threads()), True)
+        times = {k: [] for k in runners}
+        for f, on in runners.values():
+            with ftz(on):
                 f()  # warm up
         for _ in range(repeats):
-            for k in times:
-                start = time.perf_counter()
-                runners[k]()
-                times[k].append(time.perf_counter() - start)
+            for k, (f, on) in runners.items():
+                with ftz(on):
+                    start = time.perf_counter()
+                    f()
+                    times[k].append(time.perf_counter() - start)
         med = {k: float(np.median(v)) for k, v in times.items()}
+        mg_s = med["minigrad"]
         row = {"batch_size": bs, "images": n, "threads": K.get_num_threads(),
-               "flop_floor_1core_s": floor, **{f"{k}_s": v for k, v in med.items()}}
+               "peak_gflops": peak, "flop_floor_1core_s": floor,
+               **{f"{k}_s": v for k, v in med.items()}}
         rows.append(row)
-        mg_s, torch_s = med["minigrad"], med.get("torch")
-        torch_cols = (f"{torch_s:>9.3f}s {torch_s / mg_s:>7.2f}" if torch_s
-                      else f"{'n/a':>10} {'n/a':>7}")
-        report(f"{bs:>6} {mg_s:>9.3f}s {med['numpy']:>9.3f}s {torch_cols.split()[0]:>10} "
-               f"{med['numpy'] / mg_s:>7.2f} {torch_cols.split()[1]:>9} {mg_s / floor:>17.2f}")
+        secs = " ".join(f"{med[k]:>8.3f}s" if k in med else f"{'n/a':>9}" for k in names)
+        ratios = " ".join(f"{med[k] / mg_s:>12.2f}" if k in med else f"{'n/a':>12}"
+                          for k in names)
+        report(f"{bs:>6} {mg_s:>8.3f}s {secs} {ratios} {mg_s / floor:>9.2f}")
     return rows

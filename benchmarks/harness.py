@@ -1,6 +1,7 @@
-"""Timing harness: minigrad and NumPy timed alternately in the same run (so
-both see the same machine state), medians, the results table and machine
-info. Used by benchmarks/run.py; not part of the installed package."""
+"""Timing harness: minigrad and NumPy (without and with flush-to-zero) timed
+alternately in the same run (so all see the same machine state), medians,
+the results table, and the machine: CPU model, measured FMA peak and memory
+bandwidth. Used by benchmarks/run.py; not part of the installed package."""
 import json
 import os
 import platform
@@ -8,6 +9,7 @@ import time
 
 import numpy as np
 
+from minigrad import _kernels
 from minigrad import kernels as K
 
 
@@ -23,67 +25,125 @@ def _settle(f):
             f()
 
 
-def measure_pair(f_mg, f_np, repeats=15, min_time=0.002):
-    """Median seconds per call of two functions, timed alternately.
+class ftz:
+    """Flush-to-zero and denormals-are-zero on the calling thread inside the
+    block (NumPy has no switch for it; minigrad's kernels set it themselves).
+    OpenBLAS's own worker threads keep their state."""
+
+    def __init__(self, on=True):
+        self.on = on
+
+    def __enter__(self):
+        self.before = _kernels._set_ftz(self.on)
+
+    def __exit__(self, *exc):
+        _kernels._set_ftz(self.before)
+
+
+def measure(fs, repeats=15, min_time=0.002):
+    """Median seconds per call of each (function, ftz) pair, timed alternately
+    sample by sample; ftz sets flush-to-zero around that function's samples.
 
     Each sample loops a function long enough (min_time) to beat timer noise."""
-    f_mg()
-    f_np()
+    for f, on in fs:
+        with ftz(on):
+            f()
     loops = 1
     while True:
         start = time.perf_counter()
         for _ in range(loops):
-            f_mg()
+            fs[0][0]()
         if time.perf_counter() - start >= min_time or loops >= 1 << 16:
             break
         loops *= 2
-    t_mg, t_np = [], []
+    times = [[] for _ in fs]
     for _ in range(repeats):
-        for f, store in ((f_mg, t_mg), (f_np, t_np)):
+        for (f, on), store in zip(fs, times, strict=True):
             _settle(f)
-            start = time.perf_counter()
-            for _ in range(loops):
-                f()
-            store.append((time.perf_counter() - start) / loops)
-    return float(np.median(t_mg)), float(np.median(t_np))
+            with ftz(on):
+                start = time.perf_counter()
+                for _ in range(loops):
+                    f()
+                store.append((time.perf_counter() - start) / loops)
+    return [float(np.median(t)) for t in times]
 
 
-def run_cases(cases, repeats, report=print):
+def measure_pair(f_mg, f_np, repeats=15, min_time=0.002):
+    """Median seconds per call of two functions, timed alternately."""
+    return tuple(measure([(f_mg, False), (f_np, False)], repeats, min_time))
+
+
+def run_cases(cases, repeats, report=print, limits=None):
+    """Times every case: minigrad, NumPy without and with flush-to-zero.
+
+    limits: {"GFLOP/s": peak, "GB/s": bandwidth} of this machine (one
+    thread); each minigrad rate is also reported as a fraction of its limit."""
+    limits = limits or {}
     rows = []
     for name, shape, work, unit, f_mg, f_np in cases:
-        t_mg, t_np = measure_pair(f_mg, f_np, repeats)
+        t_mg, t_np, t_ftz = measure([(f_mg, False), (f_np, False), (f_np, True)], repeats)
+        limit = limits.get(unit)
         row = {"kernel": name, "shape": shape, "unit": unit,
-               "minigrad_s": t_mg, "numpy_s": t_np,
+               "minigrad_s": t_mg, "numpy_s": t_np, "numpy_ftz_s": t_ftz,
                "minigrad_rate": work / t_mg / 1e9, "numpy_rate": work / t_np / 1e9,
-               "ratio": t_np / t_mg}
+               "ratio": t_np / t_mg, "ratio_ftz": t_ftz / t_mg,
+               "fraction_of_limit": work / t_mg / 1e9 / limit if limit else None}
         rows.append(row)
         report(format_row(row))
     return rows
 
 
 HEADER = (f"{'kernel':<26} {'shape':<14} {'minigrad':>11} {'numpy':>11} "
-          f"{'mg rate':>9} {'np rate':>9} {'unit':<8} {'np/mg':>6}")
+          f"{'mg rate':>9} {'np rate':>9} {'unit':<8} {'np/mg':>6} {'ftz':>6} {'%lim':>5}")
 
 
 def format_row(r):
+    frac = r.get("fraction_of_limit")
     return (f"{r['kernel']:<26} {r['shape']:<14} {r['minigrad_s'] * 1e3:>9.4f}ms "
             f"{r['numpy_s'] * 1e3:>9.4f}ms {r['minigrad_rate']:>9.2f} {r['numpy_rate']:>9.2f} "
-            f"{r['unit']:<8} {r['ratio']:>6.2f}")
+            f"{r['unit']:<8} {r['ratio']:>6.2f} {r['ratio_ftz']:>6.2f} "
+            f"{100 * frac if frac else float('nan'):>5.0f}")
+
+
+def memory_bandwidth(mib=256, repeats=5):
+    """One thread's copy bandwidth in GB/s (bytes read + bytes written) on
+    arrays far larger than the caches: the best of a few np.copyto."""
+    src = np.ones(mib << 18, np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best / 1e9
+
+
+def machine_limits():
+    """This core's measured fp32 FMA peak (GFLOP/s, on minigrad's SIMD path)
+    and memory bandwidth (GB/s): the limits rates are reported against."""
+    return {"GFLOP/s": _kernels._peak_probe(0.5), "GB/s": memory_bandwidth()}
 
 
 def machine_info():
-    """CPU, cores, SIMD path and versions, for the record."""
+    """CPU, cores, SIMD path, versions and the measured limits, for the record."""
     cpu = platform.processor() or platform.machine()
+    ident = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name":
+                    cpu = value.strip()
+                elif key in ("vendor_id", "cpu family", "model", "stepping", "cache size"):
+                    ident[key.replace(" ", "_")] = value.strip()
+                elif not line.strip():
                     break
     except OSError:
         pass
     info = {
         "cpu": cpu,
+        "cpu_id": ident,
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
         "minigrad_threads": K.get_num_threads(),
@@ -93,6 +153,7 @@ def machine_info():
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "limits": machine_limits(),
     }
     try:
         from threadpoolctl import threadpool_info

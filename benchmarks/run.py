@@ -33,8 +33,14 @@ def child(threads, repeats, quick):
 
     info = harness.machine_info()
     report(f"# threads={threads} " + json.dumps(info))
-    kernels = (cases.quick_suite if quick else cases.full_kernel_suite)(repeats, report)
-    epoch_rows = epochs.epoch_suite(report=report, quick=quick)
+    limits = info["limits"]
+    report(f"# measured on one core: fp32 FMA peak {limits['GFLOP/s']:.1f} GFLOP/s, "
+           f"copy bandwidth {limits['GB/s']:.1f} GB/s; np/mg: NumPy as is, ftz: NumPy with "
+           f"flush-to-zero; %lim: minigrad's rate as a percentage of the limit of its unit "
+           f"(GFLOP/s: {threads} x the one-core peak; GB/s: one core's copy bandwidth)")
+    team = {"GFLOP/s": limits["GFLOP/s"] * threads, "GB/s": limits["GB/s"]}
+    kernels = (cases.quick_suite if quick else cases.full_kernel_suite)(repeats, report, team)
+    epoch_rows = epochs.epoch_suite(report=report, quick=quick, peak=limits["GFLOP/s"])
     return {"threads": threads, "machine": info, "kernels": kernels, "epochs": epoch_rows,
             "table": lines}
 

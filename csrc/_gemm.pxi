@@ -73,3 +73,37 @@ def linear(x, w, b=None, *, bint relu=False, bint trans_w=False, out=None):
 
     Bias and ReLU are applied to each output tile while it is in registers."""
     return _gemm_checked("linear", x, w, False, trans_w, out, False, b, relu, "x", "w")
+
+
+cdef extern from "mg_probe.h" nogil:
+    double mg_peak_probe(int isa, int64_t iters, float *sink)
+    int mg_set_ftz(int on)
+
+
+def _peak_probe(double seconds=0.2):
+    """This core's fp32 FMA peak in GFLOP/s on the active SIMD path: the best
+    of several runs of independent fused multiply-adds (benchmarks only)."""
+    import time
+    cdef int isa = mg_isa_active()
+    cdef int64_t iters = 1 << 14
+    cdef double flops, elapsed, best = 0.0
+    cdef float sink
+    end = time.perf_counter() + seconds
+    while True:
+        start = time.perf_counter()
+        with nogil:
+            flops = mg_peak_probe(isa, iters, &sink)
+        elapsed = time.perf_counter() - start
+        if elapsed < 2e-3 and iters < (<int64_t>1 << 40):
+            iters *= 2
+        elif flops / elapsed / 1e9 > best:
+            best = flops / elapsed / 1e9
+        if best > 0 and time.perf_counter() > end:
+            return best
+
+
+def _set_ftz(bint on):
+    """Set or clear flush-to-zero and denormals-are-zero on the calling
+    thread (x86 MXCSR); returns the previous setting. For benchmarks that
+    time NumPy on equal floating-point terms; kernels never need it."""
+    return bool(mg_set_ftz(on))

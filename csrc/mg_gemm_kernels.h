@@ -121,3 +121,182 @@ static void FN(macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const MG_
     }
 }
 
+
+/* ---- few rows: dot products along k, nothing packed ---- */
+
+typedef MG_T FN(x16) __attribute__((vector_size(16)));
+
+/* The sum of v's lanes in a fixed order: 16-byte quarters first. */
+static inline MG_T FN(hsum)(V v)
+{
+    FN(x16) q[MG_VB / 16];
+    memcpy(q, &v, sizeof v);
+#if MG_VB == 64
+    FN(x16) s = (q[0] + q[2]) + (q[1] + q[3]);
+#elif MG_VB == 32
+    FN(x16) s = q[0] + q[1];
+#else
+    FN(x16) s = q[0];
+#endif
+#if MG_IS_F64
+    return s[0] + s[1];
+#else
+    return (s[0] + s[2]) + (s[1] + s[3]);
+#endif
+}
+
+/* One tile of R x C dot products of length k (R, C are constants where it
+ * is inlined): rows i0.. of A, columns j0.. of B. A tile past the last row or
+ * column repeats the last one and stores nothing for it, so the loop body
+ * has no edge cases. */
+static inline __attribute__((always_inline)) void FN(small_tile)(
+    const int R, const int C, ptrdiff_t i0, ptrdiff_t j0, ptrdiff_t m, ptrdiff_t n,
+    ptrdiff_t k, const MG_T *a, ptrdiff_t rsa, const MG_T *b, ptrdiff_t csb, MG_T *c,
+    ptrdiff_t rsc, ptrdiff_t csc, int load_c, const MG_T *bias, int relu)
+{
+    const ptrdiff_t kv = k / VL * VL;
+    const MG_T *ar[4], *bc[12];
+    V acc[4][12];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) ar[i] = a + (i0 + i < m ? i0 + i : m - 1) * rsa;
+#pragma GCC unroll 12
+    for (int j = 0; j < C; j++) bc[j] = b + (j0 + j < n ? j0 + j : n - 1) * csb;
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 12
+        for (int j = 0; j < C; j++) acc[i][j] = (V){0};
+    for (ptrdiff_t p = 0; p < kv; p += VL) {
+        V av[4], bv[12];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) av[i] = FN(loadv)(ar[i] + p);
+#pragma GCC unroll 12
+        for (int j = 0; j < C; j++) bv[j] = FN(loadv)(bc[j] + p);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 12
+            for (int j = 0; j < C; j++) acc[i][j] += av[i] * bv[j];
+    }
+    for (int i = 0; i < R && i0 + i < m; i++)
+        for (int j = 0; j < C && j0 + j < n; j++) {
+            MG_T r = FN(hsum)(acc[i][j]);
+            for (ptrdiff_t p = kv; p < k; p++) r += ar[i][p] * bc[j][p];
+            MG_T *cp = c + (i0 + i) * rsc + (j0 + j) * csc;
+            if (load_c) r += *cp;
+            if (bias) r += bias[j0 + j];
+            if (relu && r <= 0) r = 0;
+            *cp = r;
+        }
+}
+
+/* Tiles of the few-rows kernel: 4 x 4 or 1 x 8 dot products with 32 vector
+ * registers, 2 x 4 or 1 x 6 with 16. */
+#if MG_MR >= 12
+#define MG_SR 4
+#define MG_SC 4
+#define MG_SC1 8
+#else
+#define MG_SR 2
+#define MG_SC 4
+#define MG_SC1 6
+#endif
+
+/* C[m x n] (+)= A B for few rows, with A's rows contiguous (element (i, p)
+ * at a[i * rsa + p]) and B's columns contiguous (element (p, j) at
+ * b[j * csb + p]): the forward x @ W.T of a layer whose weight W is stored
+ * (out, in) row-major, read in place. A last single row gets tiles of its
+ * own, so a batch of one does no wasted work. */
+static void FN(small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const MG_T *a, ptrdiff_t rsa,
+                      const MG_T *b, ptrdiff_t csb, MG_T *c, ptrdiff_t rsc, ptrdiff_t csc,
+                      int load_c, const MG_T *bias, int relu)
+{
+    ptrdiff_t i0 = 0;
+    for (; i0 + 1 < m; i0 += MG_SR)
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += MG_SC)
+            FN(small_tile)(MG_SR, MG_SC, i0, j0, m, n, k, a, rsa, b, csb, c, rsc, csc, load_c,
+                           bias, relu);
+    if (i0 < m)
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += MG_SC1)
+            FN(small_tile)(1, MG_SC1, i0, j0, m, n, k, a, rsa, b, csb, c, rsc, csc, load_c,
+                           bias, relu);
+}
+#undef MG_SR
+#undef MG_SC
+#undef MG_SC1
+
+/* ---- packing in registers (512-bit vectors) ---- */
+
+#if MG_VB == 64
+/* Transposes the VL x VL block r in registers: log2(VL) stages, each
+ * swapping the off-diagonal h x h blocks of every 2h x 2h block with
+ * two-source shuffles. */
+static inline __attribute__((always_inline)) void FN(transpose)(V r[VL])
+{
+    for (int h = VL / 2; h >= 1; h /= 2) {
+        UV lo, hi;
+        for (int c = 0; c < VL; c++) {
+            lo[c] = (c & h) ? (MG_UT)(VL + c - h) : (MG_UT)c;
+            hi[c] = (c & h) ? (MG_UT)(VL + c) : (MG_UT)(c + h);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < VL; i++)
+            if (!(i & h)) {
+                V a = r[i], q = r[i + h];
+                r[i] = __builtin_shuffle(a, q, lo);
+                r[i + h] = __builtin_shuffle(a, q, hi);
+            }
+    }
+}
+#endif
+
+/* Packs rows [0, mc) x cols [0, kc) of A, rows contiguous (element (i, p)
+ * at a[i * rs + p]), into slivers of MG_MR rows stored column by column and
+ * zero-padded to MG_MR rows. With 512-bit vectors, blocks of MG_MR rows x VL
+ * columns are transposed in registers; column p's MG_MR values are then
+ * stored as one vector whose spare lanes the next column's store overwrites
+ * (the last column of a sliver is stored lane by lane). */
+static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const MG_T *a, ptrdiff_t rs, MG_T *dst)
+{
+    for (ptrdiff_t s = 0; s < mc; s += MG_MR) {
+        int m = (int)(mc - s < MG_MR ? mc - s : MG_MR);
+        const MG_T *src = a + s * rs;
+        ptrdiff_t p0 = 0;
+#if MG_VB == 64 && MG_MR * (4 + 4 * MG_IS_F64) <= MG_VB /* MG_MR <= VL */
+        for (; p0 + VL < kc; p0 += VL) {
+            V r[VL];
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++) r[i] = i < m ? FN(loadv)(src + i * rs + p0) : (V){0};
+            FN(transpose)(r);
+#pragma GCC unroll 16
+            for (int p = 0; p < VL; p++) FN(storev)(dst + (p0 + p) * MG_MR, r[p]);
+        }
+#endif
+        for (ptrdiff_t p = p0; p < kc; p++)
+            for (int i = 0; i < MG_MR; i++) dst[p * MG_MR + i] = i < m ? src[i * rs + p] : 0;
+        dst += (ptrdiff_t)MG_MR * kc;
+    }
+}
+
+/* ---- packing B stored transposed (x @ W.T with W (out, in) row-major) ---- */
+
+/* Packs one sliver of B whose element (p, j) is b[p + j * cs] (columns
+ * contiguous) into dst[p * NR + j], p < kc, columns n..NR zero. With
+ * 512-bit vectors, VL x VL blocks are transposed in registers: one vector
+ * store per VL elements instead of VL scalar ones. */
+static void FN(pack_bt)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t cs, MG_T *dst)
+{
+    ptrdiff_t p0 = 0;
+#if MG_VB == 64
+    for (; p0 + VL <= kc; p0 += VL)
+        for (int j0 = 0; j0 < NR; j0 += VL) {
+            V r[VL];
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++)
+                r[i] = j0 + i < n ? FN(loadv)(b + p0 + (j0 + i) * cs) : (V){0};
+            FN(transpose)(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < VL; i++) FN(storev)(dst + (p0 + i) * NR + j0, r[i]);
+        }
+#endif
+    for (ptrdiff_t p = p0; p < kc; p++)
+        for (int j = 0; j < NR; j++) dst[p * NR + j] = j < n ? b[p + j * cs] : (MG_T)0;
+}

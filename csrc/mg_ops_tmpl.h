@@ -27,6 +27,11 @@ typedef struct {
     void (*macro_direct)(ptrdiff_t mc, ptrdiff_t nc, ptrdiff_t kc, const T *a, ptrdiff_t rsa,
                          ptrdiff_t csa, T *edge, const T *bp, T *c, ptrdiff_t rsc,
                          ptrdiff_t csc, int load_c, const T *bias, int relu);
+    void (*small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *a, ptrdiff_t rsa, const T *b,
+                  ptrdiff_t csb, T *c, ptrdiff_t rsc, ptrdiff_t csc, int load_c, const T *bias,
+                  int relu);
+    void (*pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rs, T *dst);
+    void (*pack_bt)(ptrdiff_t kc, int n, const T *b, ptrdiff_t cs, T *dst);
     void (*bias_grad)(ptrdiff_t m, ptrdiff_t n, const T *g_mn, T *db_n);
     void (*relu_backward_bias_grad)(ptrdiff_t m, ptrdiff_t n, const T *g_mn, const T *y_mn,
                                     T *dx_mn, T *db_n);
