@@ -136,3 +136,19 @@ def test_a_killed_save_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
     S.save_model(small_model(), tmp_path / "m.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["m.npz", live.name, ".tmp-other-tool"])
+
+
+@pytest.mark.parametrize("where", ["a folder", "an unwritable folder"])
+def test_a_failed_save_names_the_destination_not_the_temp_file(tmp_path, where):
+    model = nn.Sequential(nn.Linear(4, 2))
+    if where == "a folder":
+        dest = tmp_path / "out.npz"
+        dest.mkdir()
+    else:
+        dest = tmp_path / "no" / "out.npz"
+        (tmp_path / "no").write_text("a file where a folder should be")
+    with pytest.raises(OSError) as info:
+        S.save_model(model, str(dest), {"task": "3v7"})
+    assert info.value.filename == str(dest)
+    assert ".tmp-minigrad" not in str(info.value)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-minigrad")]
