@@ -311,3 +311,15 @@ def test_linear_subclass_with_its_own_forward_is_not_fused():
     np.testing.assert_allclose(model(x).numpy(), np.maximum(want.numpy(), 0), rtol=1e-6)
     plain = nn.Sequential(nn.Linear(3, 2), nn.ReLU()).fuse()
     assert isinstance(plain._plan[0], nn.LinearReLU)
+
+
+def test_repr_names_the_dtype_unless_pytorch_leaves_it_implied():
+    assert repr(mg.tensor([1.5])) == "tensor([1.5])"
+    assert repr(mg.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(mg.tensor([True])) == "tensor([ True])"
+    assert repr(mg.tensor([1.5], dtype=mg.float64)) == "tensor([1.5], dtype=minigrad.float64)"
+    assert repr(mg.tensor([1], dtype=mg.int32)) == "tensor([1], dtype=minigrad.int32)"
+    x = mg.tensor([1.0], dtype=mg.float64, requires_grad=True)
+    assert repr(x) == "tensor([1.], dtype=minigrad.float64, requires_grad=True)"
+    assert eval(repr(mg.tensor([2.0], dtype=mg.float64)), {"tensor": mg.tensor,
+                                                           "minigrad": mg}).dtype == mg.float64
