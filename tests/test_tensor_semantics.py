@@ -323,3 +323,34 @@ def test_repr_names_the_dtype_unless_pytorch_leaves_it_implied():
     assert repr(x) == "tensor([1.], dtype=minigrad.float64, requires_grad=True)"
     assert eval(repr(mg.tensor([2.0], dtype=mg.float64)), {"tensor": mg.tensor,
                                                            "minigrad": mg}).dtype == mg.float64
+
+
+def test_grad_modes_are_decorators_with_or_without_the_call_and_act_only_when_entered():
+    w = mg.tensor([1.0], requires_grad=True)
+
+    @mg.no_grad
+    def bare(x):
+        return x * 2
+
+    @mg.no_grad()
+    def called(x, depth=0):
+        return called(x, depth - 1) if depth else (x * 2, mg.is_grad_enabled())
+
+    @mg.enable_grad
+    def inside(x):
+        return x * 2
+
+    assert not bare(w).requires_grad and bare.__name__ == "bare"
+    out, enabled = called(w, depth=3)
+    assert not out.requires_grad and not enabled
+    assert mg.is_grad_enabled()
+    with mg.no_grad():
+        assert inside(w).requires_grad and not (w * 2).requires_grad
+    context = mg.enable_grad()
+    with mg.no_grad():
+        mg.enable_grad()  # made, never entered: changes nothing, as in PyTorch
+        assert not mg.is_grad_enabled()
+        with context, context:
+            assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
