@@ -41,6 +41,8 @@ def atomic_write(dest, write):
     """Call ``write(f)`` on a temporary file beside ``dest``, then rename it over
     dest: an error or interruption leaves no partial file and never destroys
     an existing one."""
+    if not str(dest):
+        raise FileNotFoundError(errno.ENOENT, "an empty path names no file", "")
     if os.path.isdir(dest):
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(dest))
     folder = os.path.dirname(os.path.abspath(dest))

@@ -152,3 +152,21 @@ def test_a_failed_save_names_the_destination_not_the_temp_file(tmp_path, where):
     assert info.value.filename == str(dest)
     assert ".tmp-minigrad" not in str(info.value)
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-minigrad")]
+
+
+def test_an_empty_destination_path_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="empty path"):
+        S.save_model(nn.Sequential(nn.Linear(4, 2)), "", {"task": "3v7"})
+
+
+def test_an_idx_file_of_no_images_is_a_clear_error(tmp_path):
+    import struct
+
+    from minigrad import tasks
+    empty = tmp_path / "none.idx"
+    empty.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 0, 28, 28))
+    with pytest.raises(ValueError, match="none.idx: the IDX file holds no images"):
+        tasks.read_images(str(empty))
+    one = tmp_path / "one.idx"
+    one.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 1, 28, 28) + bytes(784))
+    assert [name for name, _ in tasks.read_images(str(one))] == [f"{one}[0]"]
