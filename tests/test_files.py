@@ -170,3 +170,11 @@ def test_an_idx_file_of_no_images_is_a_clear_error(tmp_path):
     one = tmp_path / "one.idx"
     one.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 1, 28, 28) + bytes(784))
     assert [name for name, _ in tasks.read_images(str(one))] == [f"{one}[0]"]
+
+
+@pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])
+def test_saving_a_state_dict_instead_of_the_model_is_a_clear_type_error(tmp_path, name):
+    model = nn.Sequential(nn.Linear(4, 2))
+    with pytest.raises(TypeError, match="expected the model .* got dict"):
+        mg.save(model.state_dict(), str(tmp_path / name))
+    assert not list(tmp_path.iterdir())
