@@ -3,6 +3,7 @@
 A temporary file is named ``.tmp-minigrad-<pid>-<random>`` beside its
 destination; one left behind by a killed process (SIGKILL runs no cleanup)
 is removed by the next write into the same folder once that pid is gone."""
+import errno
 import os
 import tempfile
 
@@ -40,10 +41,17 @@ def atomic_write(dest, write):
     """Call ``write(f)`` on a temporary file beside ``dest``, then rename it over
     dest: an error or interruption leaves no partial file and never destroys
     an existing one."""
+    if not str(dest):
+        raise FileNotFoundError(errno.ENOENT, "an empty path names no file", "")
+    if os.path.isdir(dest):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(dest))
     folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    clean_stale_temps(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        clean_stale_temps(folder)
+        fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder)
+    except OSError as e:  # name the destination, not the temporary file
+        raise type(e)(e.errno, f"cannot write there: {e.strerror}", str(dest)) from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -7,6 +7,7 @@
     minigrad predict MODEL IMAGE...   class and probability of 28x28 images
     minigrad show                     digits and the mean 3 / mean 7, as text or PNG
     minigrad info                     version, SIMD path, threads
+    minigrad export MODEL --onnx PATH write a saved model as ONNX
 
 (The benchmarks are not part of the package: `python benchmarks/run.py` in
 a source checkout.)
@@ -90,6 +91,8 @@ def cmd_train(args):
     _set_threads(args.threads)
     if args.plot:
         _need_matplotlib()
+    for option in ("save", "json", "plot"):
+        _check_writable(getattr(args, option), f"--{option}")
     _doing("the training data")
     train, valid, source = T.load_task_data(args.task, args.data)
     print(f"task {args.task}: {len(train[0])} train, {len(valid[0])} valid images from {source}")
@@ -141,6 +144,18 @@ def cmd_train(args):
         T.plot_history(rec.history, metric, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _check_writable(path, option):
+    """Refuse an output path that cannot be written before training, not after
+    (missing folders are created by the save)."""
+    if path and os.path.isdir(path):
+        raise CLIError(f"{option} {path}: is a directory, not a file")
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
+    while folder and not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if path and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        raise CLIError(f"{option} {path}: cannot write into {folder}")
 
 
 def _need_matplotlib():
@@ -294,7 +309,7 @@ def build_parser():
                                  "and use digit classifiers")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train the chapter's simple_net")
+    p = sub.add_parser("train", help="train a digit classifier (mlp, cnn or resnet)")
     p.add_argument("--task", choices=sorted(T.TASKS), default="3v7")
     p.add_argument("--data", metavar="DIR", help="a directory of MNIST IDX files "
                    "(default: the sample shipped in the package)")

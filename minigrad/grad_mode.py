@@ -1,8 +1,9 @@
 """Whether operations record the autograd graph: no_grad, enable_grad and
 set_grad_enabled, per thread, as in PyTorch."""
+import functools
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
@@ -14,15 +15,42 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Context in which operations record no graph (evaluation, updates)."""
-    before = is_grad_enabled()
-    _state.grad_enabled = False
-    try:
-        yield
-    finally:
-        _state.grad_enabled = before
+class _GradMode:
+    """Sets graph recording on entry and restores it on exit; as in PyTorch it is
+    also a decorator, with or without the call (``@no_grad`` or ``@no_grad()``)."""
+
+    mode = False
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        self = super().__new__(cls)
+        self._before: list[bool] = []  # a stack: one instance may be entered recursively
+        return self(func) if func is not None else self
+
+    def __enter__(self) -> None:
+        self._before.append(is_grad_enabled())
+        _state.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self._before.pop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():  # a fresh context per call: threads, recursion
+                return func(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context (or decorator) in which operations record no graph (evaluation, updates)."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Context (or decorator) in which operations record the graph again (inside no_grad)."""
+
+    mode = True
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
@@ -37,8 +65,3 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc: object) -> None:
         _state.grad_enabled = self.before
-
-
-def enable_grad() -> set_grad_enabled:
-    """Context in which operations record the graph again (inside no_grad())."""
-    return set_grad_enabled(True)

@@ -170,6 +170,10 @@ def save_model(model: nn.Sequential, path, meta: dict | None = None,
     the safetensors format if path ends in ".safetensors" (the architecture and
     ``meta`` go in its string metadata), else as .npz. Non-finite weights are
     refused (ValueError)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"save: expected the model (an nn.Module), got "
+                        f"{type(model).__name__}; the file holds its architecture too, and "
+                        f"load(path, model) reads its weights into a model")
     arrays = {k: _array(v) for k, v in (state if state is not None
                                          else model.state_dict()).items()}
     for name, value in arrays.items():

@@ -269,6 +269,8 @@ def read_images(path):
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[1:] != (28, 28):
             raise ValueError(f"{path}: images must be 28x28 grayscale, got {arr.shape}")
+        if not len(arr):
+            raise ValueError(f"{path}: the IDX file holds no images")
         return [(f"{path}[{i}]", a) for i, a in enumerate(arr)]
     try:
         img = images.read_image(path, max_pixels=PIXELS)

@@ -29,6 +29,8 @@ else:
 
 #: the dtype of tensors made from Python floats (PyTorch's default dtype)
 DEFAULT_FLOAT = np.dtype(np.float32)
+# dtypes a repr leaves unnamed, as PyTorch's does; others show dtype=minigrad.<name>
+_REPR_IMPLIED_DTYPES = (DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(np.bool_))
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -248,6 +250,8 @@ class Tensor(TensorOps):
     def __repr__(self) -> str:
         extra = f", grad_fn=<{self.grad_fn.op}>" if self.grad_fn else (
             ", requires_grad=True" if self.requires_grad else "")
+        if self._a.dtype not in _REPR_IMPLIED_DTYPES:
+            extra = f", dtype=minigrad.{self._a.dtype}{extra}"
         body = np.array2string(self._a, precision=4, threshold=20, separator=", ",
                                prefix="tensor(")
         return f"tensor({body}{extra})"

@@ -463,3 +463,18 @@ def test_default_digits_recipe_reaches_its_floor():
         assert "SGD momentum=0.9, one-cycle schedule lr_max=0.2" in out.stdout
         accs.append(float(out.stdout.split("final valid accuracy: ")[1].split()[0]))
     assert min(accs) >= DIGITS_FLOOR - 0.01 and np.mean(accs) >= DIGITS_FLOOR, accs
+
+
+def test_unwritable_outputs_are_refused_before_training(tmp_path, monkeypatch, capsys):
+    from minigrad import cli
+
+    def no_training(*args):
+        raise AssertionError("trained before checking the output paths")
+    monkeypatch.setattr(cli.T, "load_task_data", no_training)
+    (tmp_path / "file").write_text("not a folder")
+    for option in ("--save", "--json", "--plot"):
+        for path, message in [(tmp_path, "is a directory"),
+                              (tmp_path / "file" / "out", "cannot write into")]:
+            assert cli.main(["train", option, str(path)]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"{option} {path}: {message}" in err[0], err

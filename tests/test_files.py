@@ -136,3 +136,45 @@ def test_a_killed_save_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
     S.save_model(small_model(), tmp_path / "m.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["m.npz", live.name, ".tmp-other-tool"])
+
+
+@pytest.mark.parametrize("where", ["a folder", "an unwritable folder"])
+def test_a_failed_save_names_the_destination_not_the_temp_file(tmp_path, where):
+    model = nn.Sequential(nn.Linear(4, 2))
+    if where == "a folder":
+        dest = tmp_path / "out.npz"
+        dest.mkdir()
+    else:
+        dest = tmp_path / "no" / "out.npz"
+        (tmp_path / "no").write_text("a file where a folder should be")
+    with pytest.raises(OSError) as info:
+        S.save_model(model, str(dest), {"task": "3v7"})
+    assert info.value.filename == str(dest)
+    assert ".tmp-minigrad" not in str(info.value)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-minigrad")]
+
+
+def test_an_empty_destination_path_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="empty path"):
+        S.save_model(nn.Sequential(nn.Linear(4, 2)), "", {"task": "3v7"})
+
+
+def test_an_idx_file_of_no_images_is_a_clear_error(tmp_path):
+    import struct
+
+    from minigrad import tasks
+    empty = tmp_path / "none.idx"
+    empty.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 0, 28, 28))
+    with pytest.raises(ValueError, match="none.idx: the IDX file holds no images"):
+        tasks.read_images(str(empty))
+    one = tmp_path / "one.idx"
+    one.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 1, 28, 28) + bytes(784))
+    assert [name for name, _ in tasks.read_images(str(one))] == [f"{one}[0]"]
+
+
+@pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])
+def test_saving_a_state_dict_instead_of_the_model_is_a_clear_type_error(tmp_path, name):
+    model = nn.Sequential(nn.Linear(4, 2))
+    with pytest.raises(TypeError, match="expected the model .* got dict"):
+        mg.save(model.state_dict(), str(tmp_path / name))
+    assert not list(tmp_path.iterdir())

@@ -311,3 +311,46 @@ def test_linear_subclass_with_its_own_forward_is_not_fused():
     np.testing.assert_allclose(model(x).numpy(), np.maximum(want.numpy(), 0), rtol=1e-6)
     plain = nn.Sequential(nn.Linear(3, 2), nn.ReLU()).fuse()
     assert isinstance(plain._plan[0], nn.LinearReLU)
+
+
+def test_repr_names_the_dtype_unless_pytorch_leaves_it_implied():
+    assert repr(mg.tensor([1.5])) == "tensor([1.5])"
+    assert repr(mg.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(mg.tensor([True])) == "tensor([ True])"
+    assert repr(mg.tensor([1.5], dtype=mg.float64)) == "tensor([1.5], dtype=minigrad.float64)"
+    assert repr(mg.tensor([1], dtype=mg.int32)) == "tensor([1], dtype=minigrad.int32)"
+    x = mg.tensor([1.0], dtype=mg.float64, requires_grad=True)
+    assert repr(x) == "tensor([1.], dtype=minigrad.float64, requires_grad=True)"
+    assert eval(repr(mg.tensor([2.0], dtype=mg.float64)), {"tensor": mg.tensor,
+                                                           "minigrad": mg}).dtype == mg.float64
+
+
+def test_grad_modes_are_decorators_with_or_without_the_call_and_act_only_when_entered():
+    w = mg.tensor([1.0], requires_grad=True)
+
+    @mg.no_grad
+    def bare(x):
+        return x * 2
+
+    @mg.no_grad()
+    def called(x, depth=0):
+        return called(x, depth - 1) if depth else (x * 2, mg.is_grad_enabled())
+
+    @mg.enable_grad
+    def inside(x):
+        return x * 2
+
+    assert not bare(w).requires_grad and bare.__name__ == "bare"
+    out, enabled = called(w, depth=3)
+    assert not out.requires_grad and not enabled
+    assert mg.is_grad_enabled()
+    with mg.no_grad():
+        assert inside(w).requires_grad and not (w * 2).requires_grad
+    context = mg.enable_grad()
+    with mg.no_grad():
+        mg.enable_grad()  # made, never entered: changes nothing, as in PyTorch
+        assert not mg.is_grad_enabled()
+        with context, context:
+            assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
