@@ -27,9 +27,16 @@ import time
 import numpy as np
 
 from minigrad import tasks as T
-
-THREADS_PER_CPU = 4
-"""--threads and MINIGRAD_NUM_THREADS may be at most this many times the CPUs."""
+from minigrad.cli_types import (
+    THREADS_PER_CPU,
+    cpus,
+    fraction,
+    max_threads,
+    nonneg_float,
+    nonneg_int,
+    positive_int,
+    threads,
+)
 
 
 class CLIError(Exception):
@@ -45,24 +52,12 @@ def _doing(what):
     _Stage.what = what
 
 
-def _cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def max_threads():
-    """The largest thread count the command line accepts."""
-    return THREADS_PER_CPU * _cpus()
-
-
 def check_environment(environ=os.environ):
     """One-line CLIError for a bad MINIGRAD_NUM_THREADS or MINIGRAD_SIMD."""
     text = environ.get("MINIGRAD_NUM_THREADS", "").strip()
     if text and (not text.isdigit() or not 1 <= int(text) <= max_threads()):
         raise CLIError(f"MINIGRAD_NUM_THREADS must be an integer from 1 to {max_threads()} "
-                       f"({THREADS_PER_CPU}x the {_cpus()} CPUs), got {text!r}")
+                       f"({THREADS_PER_CPU}x the {cpus()} CPUs), got {text!r}")
     simd = environ.get("MINIGRAD_SIMD", "").strip()
     if simd:
         from minigrad import kernels as K
@@ -75,11 +70,11 @@ def check_environment(environ=os.environ):
 
 # ------------------------------------------------------------------ commands
 
-def _set_threads(threads):
+def _set_threads(count):
     import minigrad as mg
 
-    if threads:
-        mg.set_num_threads(threads)
+    if count:
+        mg.set_num_threads(count)
 
 
 def cmd_train(args):
@@ -149,6 +144,8 @@ def cmd_train(args):
 def _check_writable(path, option):
     """Refuse an output path that cannot be written before training, not after
     (missing folders are created by the save)."""
+    if path is not None and not path.strip():
+        raise CLIError(f"{option}: an empty path")
     if path and os.path.isdir(path):
         raise CLIError(f"{option} {path}: is a directory, not a file")
     folder = os.path.dirname(os.path.abspath(path)) if path else ""
@@ -244,6 +241,8 @@ def cmd_show(args):
 def cmd_export(args):
     from minigrad.export import export_file
 
+    if not os.path.exists(args.model):
+        raise CLIError(f"{args.model}: no such file")
     try:
         export_file(args.model, args.onnx)
     except ImportError as e:
@@ -267,34 +266,6 @@ def cmd_info(args):
 
 # ------------------------------------------------------------------ parser
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def _threads(text):
-    value = _positive_int(text)
-    if value > max_threads():
-        raise argparse.ArgumentTypeError(f"at most {max_threads()} ({THREADS_PER_CPU}x the "
-                                         f"{_cpus()} CPUs), got {value}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with the error policy: one line on stderr, exit status 2."""
 
@@ -313,25 +284,25 @@ def build_parser():
     p.add_argument("--task", choices=sorted(T.TASKS), default="3v7")
     p.add_argument("--data", metavar="DIR", help="a directory of MNIST IDX files "
                    "(default: the sample shipped in the package)")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--lr", type=_nonneg_float, help="learning rate, lr_max for one-cycle "
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=nonneg_float, help="learning rate, lr_max for one-cycle "
                    "(default: the task's best measured for the optimizer and schedule)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--arch", choices=["mlp", *T.ARCHS], default="mlp",
                    help="mlp: the chapter's simple_net; cnn: a small convnet; resnet: "
                         "ResNet-18")
-    p.add_argument("--hidden", type=_positive_int, help="hidden units (mlp) or width (cnn, "
+    p.add_argument("--hidden", type=positive_int, help="hidden units (mlp) or width (cnn, "
                    "resnet)")
-    p.add_argument("--momentum", type=_nonneg_float, help="SGD's (default: the recipe's)")
+    p.add_argument("--momentum", type=nonneg_float, help="SGD's (default: the recipe's)")
     p.add_argument("--opt", choices=sorted(T.OPTIMIZERS), help="optimizer (default: the "
                    "task's recipe; --lr defaults per optimizer and schedule)")
     p.add_argument("--schedule", choices=T.SCHEDULES, help="constant rate, or fastai's "
                    "one-cycle with --lr as lr_max (default: the task's recipe)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-accuracy", type=_nonneg_float, metavar="ACC")
-    p.add_argument("--time-limit", type=_nonneg_float, metavar="SECONDS")
-    p.add_argument("--patience", type=_positive_int, metavar="EPOCHS")
-    p.add_argument("--threads", type=_threads)
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--target-accuracy", type=fraction, metavar="ACC")
+    p.add_argument("--time-limit", type=nonneg_float, metavar="SECONDS")
+    p.add_argument("--patience", type=positive_int, metavar="EPOCHS")
+    p.add_argument("--threads", type=threads)
     p.add_argument("--save", metavar="PATH", help="save the best model (.npz)")
     p.add_argument("--plot", metavar="PATH", help="PNG of loss and accuracy per epoch")
     p.add_argument("--json", metavar="PATH", help="settings, history and final metrics")

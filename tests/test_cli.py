@@ -407,6 +407,24 @@ def test_bad_optimizer_or_schedule_is_one_clear_line(args, message):
     _one_clear_line(run("train", *args, "--no-progress", check=False), message)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "--seed: expected an integer >= 0"),
+    (["--target-accuracy", "2"], "--target-accuracy: expected a number from 0 to 1"),
+    (["--save", ""], "--save: an empty path"),
+    (["--json", " "], "--json: an empty path"),
+])
+def test_options_that_could_only_fail_late_are_refused_first(args, message):
+    out = run("train", *args, "--no-progress", check=False)
+    _one_clear_line(out, message)
+    assert "epoch" not in out.stdout  # refused before any training
+
+
+def test_export_of_a_missing_model_names_it(tmp_path):
+    missing = str(tmp_path / "nothing.npz")
+    _one_clear_line(run("export", missing, "--onnx", str(tmp_path / "m.onnx"), check=False),
+                    f"{missing}: no such file")
+
+
 def _lrs_and_settings(tmp_path, *args):
     path = tmp_path / "r.json"
     out = run("train", "--epochs", "2", "--hidden", "16", "--json", str(path), "--no-progress",
