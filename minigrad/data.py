@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.ops.creation import generator as global_generator
 from minigrad.tensor import Tensor
 
 __all__ = ["DataLoader", "DataLoaders", "TensorDataset", "default_collate"]
@@ -87,8 +88,9 @@ class DataLoader:
     the arrays directly (fast) as ``[inputs, targets]`` tensors.
 
     ``shuffle=True`` draws a new order every pass from ``generator`` (a
-    ``numpy.random.Generator``) or from one seeded with ``seed``, so runs
-    repeat for a given seed. ``drop_last`` drops a final short batch."""
+    ``numpy.random.Generator``), from one seeded with ``seed``, or, with
+    neither, from minigrad's global generator as PyTorch does, so runs repeat
+    after ``minigrad.manual_seed``. ``drop_last`` drops a final short batch."""
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable[[list], Any] | None = None,
@@ -99,7 +101,8 @@ class DataLoader:
             raise ValueError("give a generator or a seed, not both")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
-        self.generator = generator if generator is not None else np.random.default_rng(seed)
+        self.generator = (generator if generator is not None
+                          else np.random.default_rng(seed) if seed is not None else None)
         self._arrays = _array_pair(dataset)
         if self._arrays is not None and collate_fn is not None:
             self.dataset, self._arrays = TensorDataset(*self._arrays), None
@@ -120,7 +123,8 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         n, bs = self.n, self.batch_size
-        order = self.generator.permutation(n) if self.shuffle else None
+        rng = self.generator if self.generator is not None else global_generator()
+        order = rng.permutation(n) if self.shuffle else None
         for start in range(0, len(self) * bs, bs):
             stop = min(start + bs, n)
             if self._arrays is not None:

@@ -422,4 +422,6 @@ def test_going_deeper_with_a_resnet(stacks):
     learn = Learner(dls, model, loss_func=F.cross_entropy, metrics=torch.accuracy,
                     opt_func=partial(optim.SGD, momentum=0.9))
     learn.fit_one_cycle(4, 0.1)
-    assert learn.recorder.values[-1][2] >= 0.985  # seeds 0-2 measured 0.9956-0.9978
+    # seeds 0-3 measured 0.9934-0.9956 (the shuffle follows manual_seed, as in PyTorch);
+    # other shuffles gave down to 0.985
+    assert learn.recorder.values[-1][2] >= 0.98

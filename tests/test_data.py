@@ -100,3 +100,19 @@ def test_bad_input_is_named():
 def test_dataloaders_pair():
     dls = DataLoaders(DataLoader(range(4)), DataLoader(range(2)))
     assert dls[0] is dls.train and dls[1] is dls.valid and len(dls.valid) == 2
+
+
+def test_unseeded_shuffle_follows_manual_seed_as_in_pytorch():
+    import minigrad as mg
+
+    def orders():
+        dl = DataLoader(range(50), batch_size=50, shuffle=True)
+        return [next(iter(dl)).tolist() for _ in range(2)]
+
+    mg.manual_seed(3)
+    first = orders()
+    mg.manual_seed(3)
+    assert orders() == first  # repeatable after manual_seed
+    assert first[0] != first[1]  # a new order every pass
+    mg.manual_seed(4)
+    assert orders() != first
