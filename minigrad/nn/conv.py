@@ -2,7 +2,7 @@
 names, arguments, parameter names and initialisation)."""
 import numpy as np
 
-from minigrad.nn import functional as F
+import minigrad.nn.functional as F
 from minigrad.nn.layers import ReLU
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator

@@ -4,7 +4,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.nn import functional as F
+import minigrad.nn.functional as F
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator
 from minigrad.tensor import Tensor

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
+import minigrad.ops.creation as creation
 from minigrad import kernels as K
-from minigrad.ops import creation
 from minigrad.ops.reductions import dims
 from minigrad.tensor import as_tensor, record
 

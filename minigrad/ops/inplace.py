@@ -3,7 +3,7 @@ they bump the storage's version counter; a leaf that requires grad may change
 only under no_grad(); on a tensor in the graph they become a graph node."""
 import numpy as np
 
-from minigrad.ops import elementwise as E
+import minigrad.ops.elementwise as E
 from minigrad.ops.indexing import split_key
 from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, no_grad, record, unbroadcast
 

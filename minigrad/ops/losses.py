@@ -3,11 +3,11 @@ common case of cross_entropy run on fused C kernels; the rest are compositions
 of differentiable ops."""
 import numpy as np
 
+import minigrad.ops.activations as A
+import minigrad.ops.elementwise as E
+import minigrad.ops.indexing as I
+import minigrad.ops.reductions as R
 from minigrad import kernels as K
-from minigrad.ops import activations as A
-from minigrad.ops import elementwise as E
-from minigrad.ops import indexing as I
-from minigrad.ops import reductions as R
 from minigrad.ops.activations import contiguous
 from minigrad.tensor import Tensor, as_array, as_tensor, record
 

@@ -4,7 +4,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from minigrad.ops import elementwise as E
+import minigrad.ops.elementwise as E
 from minigrad.tensor import Tensor, as_tensor, record
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
