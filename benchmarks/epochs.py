@@ -46,15 +46,20 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
     return epoch
 
 
-def numpy_epoch(x, y, batch_size, hidden=128, seed=0):
-    """The same epoch written by hand in NumPy, as people write it."""
+def _mlp_params(inputs, hidden, seed):
+    """The hand-written epochs' weights (PyTorch's initialisation) and zero velocities."""
     rng = np.random.default_rng(seed)
-    b1, b2 = 1 / np.sqrt(x.shape[1]), 1 / np.sqrt(hidden)
-    params = [rng.uniform(-b1, b1, (hidden, x.shape[1])).astype(np.float32),
+    b1, b2 = 1 / np.sqrt(inputs), 1 / np.sqrt(hidden)
+    params = [rng.uniform(-b1, b1, (hidden, inputs)).astype(np.float32),
               rng.uniform(-b1, b1, hidden).astype(np.float32),
               rng.uniform(-b2, b2, (10, hidden)).astype(np.float32),
               rng.uniform(-b2, b2, 10).astype(np.float32)]
-    velocity = [np.zeros_like(p) for p in params]
+    return params, [np.zeros_like(p) for p in params]
+
+
+def numpy_epoch(x, y, batch_size, hidden=128, seed=0):
+    """The same epoch written by hand in NumPy, as people write it."""
+    params, velocity = _mlp_params(x.shape[1], hidden, seed)
     order_rng = np.random.default_rng(seed)
 
     def epoch():
@@ -87,13 +92,7 @@ def numpy_epoch(x, y, batch_size, hidden=128, seed=0):
 def kernels_epoch(x, y, batch_size, hidden=128, seed=0):
     """The same epoch on minigrad's kernels called directly, with no autograd,
     Tensor or Learner: the time a compiled training step could approach."""
-    rng = np.random.default_rng(seed)
-    b1, b2 = 1 / np.sqrt(x.shape[1]), 1 / np.sqrt(hidden)
-    params = [rng.uniform(-b1, b1, (hidden, x.shape[1])).astype(np.float32),
-              rng.uniform(-b1, b1, hidden).astype(np.float32),
-              rng.uniform(-b2, b2, (10, hidden)).astype(np.float32),
-              rng.uniform(-b2, b2, 10).astype(np.float32)]
-    velocity = [np.zeros_like(p) for p in params]
+    params, velocity = _mlp_params(x.shape[1], hidden, seed)
     order_rng = np.random.default_rng(seed)
     labels = y.astype(np.int64)
 
