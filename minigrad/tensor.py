@@ -8,7 +8,7 @@ accumulate in the ``.grad`` of leaf tensors until zeroed, as in PyTorch.
 
 The operations themselves live in ``minigrad.ops`` (forward and backward side
 by side) and are bound to Tensor as methods there (declared for type checkers
-in ``minigrad._tensor_ops``); this module imports only ``minigrad.grad_mode``.
+in ``minigrad._tensor_ops``); this module imports only ``grad_mode``, ``_device``.
 
 Storage follows PyTorch: ``t.data`` is a tensor sharing ``t``'s storage with
 ``requires_grad=False``; in-place operations bump a version counter shared by
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import minigrad._device as D
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 if TYPE_CHECKING:
@@ -63,8 +64,10 @@ def as_tensor(x: Any, dtype: Any = None) -> "Tensor":
     return Tensor(as_array(x, dtype))
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> "Tensor":
-    """A new leaf tensor holding a copy of ``data`` (see as_array for dtypes)."""
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: Any = None) -> "Tensor":
+    """A new leaf tensor holding a copy of ``data`` (dtypes: see as_array; device: the CPU)."""
+    D.check(device)
     arr = as_array(data, dtype)
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 
@@ -180,9 +183,11 @@ class Tensor(TensorOps):
         return self._a.ndim
 
     @property
-    def device(self) -> str:
-        """Always "cpu"."""
-        return "cpu"
+    def device(self) -> D.device:
+        """Always ``device(type='cpu')``."""
+        return D.CPU
+
+    is_cpu, is_cuda = True, False
 
     @property
     def is_leaf(self) -> bool:
