@@ -267,11 +267,12 @@ class Tensor(TensorOps):
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------ autograd
-    def backward(self, gradient: Any = None) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         ``gradient`` is the upstream gradient; it may be left out only when
-        self holds a single element."""
+        self holds a single element. As in PyTorch, what operations saved for it is freed:
+        going through them again raises RuntimeError unless ``retain_graph=True``."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(did you forget requires_grad_()?)")
@@ -287,10 +288,10 @@ class Tensor(TensorOps):
                 raise ValueError(f"backward(): gradient has shape {g.shape}, "
                                  f"expected {self.shape}")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            _run_backward(self.grad_fn or self, g)
+            _run_backward(self.grad_fn or self, g, bool(retain_graph))
 
 
-def _run_backward(root, g):
+def _run_backward(root, g, retain_graph=False):
     """Push g from root through the graph into the leaves' .grad."""
     grads = {id(root): g}
     for node in reversed(_topological_order(root)):
@@ -304,13 +305,22 @@ def _run_backward(root, g):
                 node.grad._a += g
             continue
         node.check_saved()
+        backward = node.backward
+        if backward is None:
+            raise RuntimeError(_FREED.format(node.op))
+        if not retain_graph and node.saved:  # free what it saved (with its closure)
+            node.backward, node.saved = None, []
         if g.dtype != node.dtype:
             g = g.astype(node.dtype)
-        for parent, pg in zip(node.parents, node.backward(g), strict=True):
+        for parent, pg in zip(node.parents, backward(g), strict=True):
             if pg is None or parent is None:
                 continue
             key = id(parent)
             grads[key] = grads[key] + pg if key in grads else pg
+
+
+_FREED = ("Trying to backward through the graph a second time ({} freed what it saved at the "
+          "first backward()); specify retain_graph=True to backward through it again")
 
 
 class Node:
