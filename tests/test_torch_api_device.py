@@ -154,6 +154,7 @@ TO_FORMS = [  # each a function of the library: (args, kwargs) for Tensor.to
     lambda T: ((T.zeros(1, dtype=T.float64),), {}),
     lambda T: (("float64",), {}), lambda T: (("cpu", 1), {}), lambda T: ((), {"dtype": "cpu"}),
     lambda T: (("cpu", "float64"), {}), lambda T: (("cuda:0",), {}),
+    lambda T: (("cpu",), {"non_blocking": True}), lambda T: ((T.float64,), {"non_blocking": True}),
 ]
 
 
