@@ -12,7 +12,8 @@ runs much PyTorch code unchanged)::
 """
 import numpy as np
 
-from minigrad import kernels, nn, ops, optim
+from minigrad import kernels, nn, ops, optim, utils
+from minigrad._device import backends, cuda, device
 from minigrad._version import __version__
 from minigrad.data import DataLoader, DataLoaders
 from minigrad.gradcheck import GradcheckError, gradcheck
@@ -44,7 +45,7 @@ bool = np.bool_  # noqa: A001
 
 __all__ = [
     "DataLoader", "DataLoaders", "GradcheckError", "Learner", "SGD", "Tensor", "accuracy",
-    "batch_accuracy", "enable_grad", "get_num_threads", "gradcheck",
+    "backends", "batch_accuracy", "cuda", "device", "enable_grad", "get_num_threads", "gradcheck",
     "is_grad_enabled", "is_tensor", "kernels", "load", "nn", "no_grad", "ops", "optim",
-    "save", "set_grad_enabled", "set_num_threads", "tensor", "__version__", *ops.__all__,
+    "save", "set_grad_enabled", "set_num_threads", "tensor", "utils", "__version__", *ops.__all__,
 ]

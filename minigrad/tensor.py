@@ -8,7 +8,7 @@ accumulate in the ``.grad`` of leaf tensors until zeroed, as in PyTorch.
 
 The operations themselves live in ``minigrad.ops`` (forward and backward side
 by side) and are bound to Tensor as methods there (declared for type checkers
-in ``minigrad._tensor_ops``); this module imports only ``minigrad.grad_mode``.
+in ``minigrad._tensor_ops``); this module imports only ``grad_mode``, ``_device``.
 
 Storage follows PyTorch: ``t.data`` is a tensor sharing ``t``'s storage with
 ``requires_grad=False``; in-place operations bump a version counter shared by
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import minigrad._device as D
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 if TYPE_CHECKING:
@@ -63,8 +64,10 @@ def as_tensor(x: Any, dtype: Any = None) -> "Tensor":
     return Tensor(as_array(x, dtype))
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> "Tensor":
-    """A new leaf tensor holding a copy of ``data`` (see as_array for dtypes)."""
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: Any = None) -> "Tensor":
+    """A new leaf tensor holding a copy of ``data`` (dtypes: see as_array; device: the CPU)."""
+    D.check(device)
     arr = as_array(data, dtype)
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 
@@ -180,9 +183,11 @@ class Tensor(TensorOps):
         return self._a.ndim
 
     @property
-    def device(self) -> str:
-        """Always "cpu"."""
-        return "cpu"
+    def device(self) -> D.device:
+        """Always ``device(type='cpu')``."""
+        return D.CPU
+
+    is_cpu, is_cuda = True, False
 
     @property
     def is_leaf(self) -> bool:
@@ -262,11 +267,12 @@ class Tensor(TensorOps):
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------ autograd
-    def backward(self, gradient: Any = None) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         ``gradient`` is the upstream gradient; it may be left out only when
-        self holds a single element."""
+        self holds a single element. As in PyTorch, what operations saved for it is freed:
+        going through them again raises RuntimeError unless ``retain_graph=True``."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(did you forget requires_grad_()?)")
@@ -282,10 +288,10 @@ class Tensor(TensorOps):
                 raise ValueError(f"backward(): gradient has shape {g.shape}, "
                                  f"expected {self.shape}")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            _run_backward(self.grad_fn or self, g)
+            _run_backward(self.grad_fn or self, g, bool(retain_graph))
 
 
-def _run_backward(root, g):
+def _run_backward(root, g, retain_graph=False):
     """Push g from root through the graph into the leaves' .grad."""
     grads = {id(root): g}
     for node in reversed(_topological_order(root)):
@@ -299,13 +305,22 @@ def _run_backward(root, g):
                 node.grad._a += g
             continue
         node.check_saved()
+        backward = node.backward
+        if backward is None:
+            raise RuntimeError(_FREED.format(node.op))
+        if not retain_graph and node.saved:  # free what it saved (with its closure)
+            node.backward, node.saved = None, []
         if g.dtype != node.dtype:
             g = g.astype(node.dtype)
-        for parent, pg in zip(node.parents, node.backward(g), strict=True):
+        for parent, pg in zip(node.parents, backward(g), strict=True):
             if pg is None or parent is None:
                 continue
             key = id(parent)
             grads[key] = grads[key] + pg if key in grads else pg
+
+
+_FREED = ("Trying to backward through the graph a second time ({} freed what it saved at the "
+          "first backward()); specify retain_graph=True to backward through it again")
 
 
 class Node:

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+import minigrad._device as D
 from minigrad.tensor import Tensor, as_array, no_grad
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential"]
@@ -117,14 +118,28 @@ class Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
-    def to(self, dtype: Any) -> "Module":
-        """Cast every parameter and floating-point buffer to ``dtype`` in place
-        (storage replaced); returns self."""
-        dtype = np.dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """PyTorch's ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``:
+        cast every parameter and floating-point buffer to the dtype in place
+        (storage replaced); the device must be the CPU. Returns self."""
+        if args and isinstance(args[0], Tensor):
+            args = (args[0].dtype, *args[1:])
+        dtype, _ = D.to_args(args, kwargs)
+        if dtype is None:
+            return self
         if dtype.kind != "f":
             raise TypeError(f"parameters must stay floating point, got {dtype}")
         for p in self.parameters() + [b for b in self.buffers() if b.dtype.kind == "f"]:
             p.data = p.numpy().astype(dtype)
+        return self
+
+    def cpu(self) -> "Module":
+        """Self: the parameters are on the CPU already."""
+        return self
+
+    def cuda(self, device: Any = None) -> "Module":
+        """A RuntimeError: minigrad runs on the CPU only."""
+        D.check("cuda")  # raises
         return self
 
     def float(self) -> "Module":

@@ -3,6 +3,7 @@ import functools
 
 import numpy as np
 
+import minigrad._device as D
 from minigrad.ops.promote import operands
 from minigrad.tensor import Tensor, as_array, record, unbroadcast
 
@@ -234,16 +235,25 @@ def bitwise_not(a):
     return Tensor(np.invert(a._a))
 
 
-def to(a, dtype):
-    """Cast (differentiable between float types); returns a itself if already of
-    dtype. A device name ("cpu") is accepted and changes nothing."""
-    if isinstance(dtype, str) and dtype == "cpu":
-        return a
-    dtype = np.dtype(dtype)
-    if dtype == a.dtype:
-        return a
+def to(a, *args, **kwargs):
+    """PyTorch's ``Tensor.to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+    ``to(other)`` (other's dtype) and the keywords device, dtype and copy; the
+    device must be the CPU. Casts are differentiable between float types; returns
+    a itself when nothing changes, unless ``copy=True``."""
+    if args and isinstance(args[0], Tensor):
+        if len(args) > 1:
+            raise TypeError("to(other) takes no further positional arguments")
+        args = (args[0].dtype,)
+    dtype, copy = D.to_args(args, kwargs)
+    if dtype is None or dtype == a.dtype:
+        return clone(a) if copy else a
     src = a.dtype
     return record(a._a.astype(dtype), (a,), lambda g: (g.astype(src),), "cast")
+
+
+def cuda(a, *args, **kwargs):
+    """PyTorch's ``Tensor.cuda()``: a RuntimeError, minigrad runs on the CPU only."""
+    D.check("cuda")
 
 
 def type_(a, dtype=None):
@@ -253,7 +263,7 @@ def type_(a, dtype=None):
                  "uint8": "Byte", "bool": "Bool", "float16": "Half", "int16": "Short",
                  "int8": "Char"}
         return f"minigrad.{names.get(a.dtype.name, a.dtype.name)}Tensor"
-    return to(a, dtype)
+    return to(a, np.dtype(dtype))
 
 
 def clone(a):
@@ -273,7 +283,7 @@ METHODS = {
     "__eq__": eq, "__ne__": ne, "__gt__": gt, "__ge__": ge, "__lt__": lt, "__le__": le,
     "eq": eq, "ne": ne, "gt": gt, "ge": ge, "lt": lt, "le": le,
     "isnan": isnan, "isclose": isclose, "allclose": allclose,
-    "to": to, "type": type_, "clone": clone, "cpu": lambda a: a,
+    "to": to, "type": type_, "clone": clone, "cpu": lambda a: a, "cuda": cuda,
     "__and__": bitwise_and, "__rand__": bitwise_and, "__or__": bitwise_or,
     "__ror__": bitwise_or, "__xor__": bitwise_xor, "__rxor__": bitwise_xor,
     "__invert__": bitwise_not, "logical_not": lambda a: Tensor(~a._a.astype(bool)),

@@ -1,6 +1,7 @@
 """matmul and the linear layer (with fused ReLU) on the GEMM kernel."""
 import numpy as np
 
+import minigrad.ops.shape as S
 from minigrad import kernels as K
 from minigrad.ops.activations import contiguous
 from minigrad.ops.promote import operands
@@ -40,9 +41,21 @@ def _linear_grads(dz, x, weight, bias, db):
     return (dx, dw) if bias is None else (dx, dw, db)
 
 
+def _on_rows(fn, x, weight, bias):
+    """fn (a 2-D linear) on an input of shape (in,) or (..., in), as PyTorch's
+    linear takes them: on its rows, reshaped back to (out,) or (..., out)."""
+    if x.ndim == 0:
+        raise RuntimeError("linear: the input must have at least one dimension (got a 0-d tensor)")
+    y = fn(S.reshape(x, (-1, x.shape[-1])), weight, bias)
+    return S.reshape(y, (*x.shape[:-1], y.shape[-1]))
+
+
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch (GEMM kernel)."""
+    """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch (GEMM
+    kernel); x of shape (in,), (batch, in) or (..., in)."""
     x = as_tensor(x)
+    if x.ndim != 2:
+        return _on_rows(linear, x, weight, bias)
     parents = (x, weight) if bias is None else (x, weight, bias)
     y = K.linear(x._a, weight._a, None if bias is None else bias._a, trans_w=True)
 
@@ -55,8 +68,10 @@ def linear(x, weight, bias=None):
 def linear_relu(x, weight, bias=None):
     """relu(linear(x, weight, bias)) as one fused kernel each way: bias and
     ReLU are applied in the GEMM's store, and the backward pass computes the
-    ReLU mask and the bias gradient in one pass."""
+    ReLU mask and the bias gradient in one pass. x as in ``linear``."""
     x = as_tensor(x)
+    if x.ndim != 2:
+        return _on_rows(linear_relu, x, weight, bias)
     parents = (x, weight) if bias is None else (x, weight, bias)
     y = K.linear(x._a, weight._a, None if bias is None else bias._a, relu=True, trans_w=True)
 

@@ -1,5 +1,6 @@
 """Reductions: sum, mean, max/min (values, indices), var/std, prod, logsumexp,
 argmax/argmin, any/all."""
+import functools
 from collections import namedtuple
 
 import numpy as np
@@ -28,6 +29,20 @@ def dims(dim, ndim):
     return tuple(sorted(out)) if ndim else ()
 
 
+def _numpy_names(fn):
+    """Also accept NumPy's ``axis=`` and ``keepdims=`` for ``dim=`` and
+    ``keepdim=``, as PyTorch's reductions do (giving both is a TypeError)."""
+    @functools.wraps(fn)
+    def reduction(a, *args, **kwargs):
+        for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
+            if alias in kwargs:
+                if name in kwargs or (name == "dim" and args):
+                    raise TypeError(f"{fn.__name__}() got both {name} and its alias {alias}")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(a, *args, **kwargs)
+    return reduction
+
+
 def _expand(g, axes, keepdim, shape):
     """g (reduced over axes) broadcast back to shape."""
     if not keepdim and axes:
@@ -35,6 +50,7 @@ def _expand(g, axes, keepdim, shape):
     return np.broadcast_to(g, shape)
 
 
+@_numpy_names
 def sum(a, dim=None, keepdim=False, dtype=None):  # noqa: A001 - PyTorch's name
     """Sum over ``dim`` (all dims by default); integers sum to int64."""
     a = as_tensor(a)
@@ -45,6 +61,7 @@ def sum(a, dim=None, keepdim=False, dtype=None):  # noqa: A001 - PyTorch's name
     return record(out, (a,), lambda g: (_expand(g, axes, keepdim, a.shape),), "sum")
 
 
+@_numpy_names
 def mean(a, dim=None, keepdim=False):
     """Mean over ``dim``; nan over no elements, as in PyTorch."""
     a = as_tensor(a)
@@ -52,8 +69,11 @@ def mean(a, dim=None, keepdim=False):
         raise TypeError(f"mean() needs a floating-point tensor, got {a.dtype}")
     axes = dims(dim, a.ndim)
     count = int(np.prod([a.shape[i] for i in axes]))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return E.mul(sum(a, dim, keepdim), np.asarray(1.0 / count if count else np.nan, a.dtype))
+    scale = np.asarray(1.0 / count if count else np.nan, a.dtype)
+    with np.errstate(invalid="ignore"):
+        out = np.asarray(a._a.sum(axis=axes, keepdims=keepdim) * scale, a.dtype)
+    # saves no tensor (as PyTorch's): the graph can be walked again after backward()
+    return record(out, (a,), lambda g: (_expand(g * scale, axes, keepdim, a.shape),), "mean")
 
 
 def _extreme(a, dim, keepdim, pick, name):
@@ -72,11 +92,13 @@ def _extreme(a, dim, keepdim, pick, name):
                   (a,), backward, name, (a,), saves_output=True)
 
 
+@_numpy_names
 def amax(a, dim=None, keepdim=False):
     """Maximum over ``dim``; ties share the gradient evenly."""
     return _extreme(a, dim, keepdim, np.max, "amax")
 
 
+@_numpy_names
 def amin(a, dim=None, keepdim=False):
     """Minimum over ``dim``; ties share the gradient evenly."""
     return _extreme(a, dim, keepdim, np.min, "amin")
@@ -104,6 +126,7 @@ def _along(a, dim, keepdim, arg, name):
     return _with_indices(a, dims(dim, a.ndim)[0], keepdim, arg, name)
 
 
+@_numpy_names
 def max(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     """``max()``: the largest element; ``max(dim)``: (values, indices) along dim;
     ``max(tensor)`` (or a float): the elementwise maximum."""
@@ -115,6 +138,7 @@ def max(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     return _along(a, dim, keepdim, np.argmax, "max")
 
 
+@_numpy_names
 def min(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     """``min()``, ``min(dim)`` -> (values, indices), or ``min(tensor)``: as max."""
     a = as_tensor(a)
@@ -125,6 +149,7 @@ def min(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     return _along(a, dim, keepdim, np.argmin, "min")
 
 
+@_numpy_names
 def argmax(a, dim=None, keepdim=False):
     """Index of the largest element (of the flattened tensor when dim is None)."""
     A = as_tensor(a)._a
@@ -133,6 +158,7 @@ def argmax(a, dim=None, keepdim=False):
     return Tensor(np.argmax(A, axis=dims(dim, A.ndim)[0], keepdims=keepdim).astype(np.int64))
 
 
+@_numpy_names
 def argmin(a, dim=None, keepdim=False):
     """Index of the smallest element (of the flattened tensor when dim is None)."""
     A = as_tensor(a)._a
@@ -141,6 +167,7 @@ def argmin(a, dim=None, keepdim=False):
     return Tensor(np.argmin(A, axis=dims(dim, A.ndim)[0], keepdims=keepdim).astype(np.int64))
 
 
+@_numpy_names
 def var(a, dim=None, keepdim=False, correction=1, unbiased=None):
     """Variance with ``correction`` (1: Bessel's, the default; 0: population)."""
     a = as_tensor(a)
@@ -154,6 +181,7 @@ def var(a, dim=None, keepdim=False, correction=1, unbiased=None):
     return E.mul(sum(E.mul(centered, centered), dim, keepdim), scale)
 
 
+@_numpy_names
 def std(a, dim=None, keepdim=False, correction=1, unbiased=None):
     """Standard deviation (see var); its gradient is 0 where it is 0, as in PyTorch."""
     a = as_tensor(a)
@@ -177,6 +205,7 @@ def std(a, dim=None, keepdim=False, correction=1, unbiased=None):
                   (a,), saves_output=True)
 
 
+@_numpy_names
 def prod(a, dim=None, keepdim=False):
     """Product over one ``dim`` (or all elements); exact gradients with zeros."""
     a = as_tensor(a)
@@ -201,6 +230,7 @@ def prod(a, dim=None, keepdim=False):
     return record(out, (a,), backward, "prod", (a,))
 
 
+@_numpy_names
 def logsumexp(a, dim, keepdim=False):
     """log(sum(exp(a))) along dim, computed stably."""
     a = as_tensor(a)
@@ -215,12 +245,14 @@ def logsumexp(a, dim, keepdim=False):
                   "logsumexp", (a,), saves_output=True)
 
 
+@_numpy_names
 def any(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     """Whether any element is true (over ``dim``)."""
     A = as_tensor(a)._a
     return Tensor(np.asarray(A.any(axis=dims(dim, A.ndim), keepdims=keepdim)))
 
 
+@_numpy_names
 def all(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
     """Whether all elements are true (over ``dim``)."""
     A = as_tensor(a)._a
