@@ -26,8 +26,9 @@ def epoch_flops(n, sizes=(784, 128, 10)):
     return flops
 
 
-def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
-    """A callable that trains one epoch with minigrad's Learner step."""
+def minigrad_epoch(x, y, batch_size, hidden=128, seed=0, compile=None):  # noqa: A002
+    """A callable that trains one epoch with minigrad's Learner (``compile``
+    as Learner's: None compiles the step when it applies, False is eager)."""
     from functools import partial
 
     import minigrad as mg
@@ -39,7 +40,7 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
                           nn.Linear(hidden, 10, rng=rng))
     dls = mg.DataLoaders(mg.DataLoader((x, y), batch_size, shuffle=True, seed=seed), [])
     learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
-                       lr=0.05, log=lambda *a: None)
+                       lr=0.05, log=lambda *a: None, compile=compile)
 
     def epoch():
         learn.fit(1, progress=False)
