@@ -1,5 +1,4 @@
 """Learner: fastai's training loop, driven by callbacks (minigrad.callbacks)."""
-import collections
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
@@ -370,46 +369,5 @@ class Learner:
         """The weights of the epoch with the lowest finite valid loss (None if none)."""
         return self.recorder.best_state
 
-    def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, div: float = 25.0,
-                      div_final: float = 1e5, pct_start: float = 0.25,
-                      moms: tuple[float, float, float] = (0.95, 0.85, 0.95), cbs: Iterable = (),
-                      **kwargs: Any) -> list[dict]:
-        """fastai's 1cycle: the rate rises (cosine) from ``lr_max/div`` to
-        ``lr_max`` over ``pct_start`` of the batches, then falls to
-        ``lr_max/div_final``; momentum (SGD's, where non-zero, or Adam's beta1)
-        goes ``moms[0] -> moms[1] -> moms[2]``. Other arguments as ``fit``."""
-        lr_max = self.lr if lr_max is None else lr_max
-        scheds = {"lr": S.combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final),
-                  "mom": S.combined_cos(pct_start, *moms)}
-        return self.fit(n_epoch, cbs=[S.ParamScheduler(scheds), *cbs], **kwargs)
-
-    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
-                stop_div: bool = True, suggest_funcs: Sequence[Callable] = (S.valley,)) -> Any:
-        """fastai's learning-rate finder: train ``num_it`` batches with the
-        rate growing exponentially from ``start_lr`` to ``end_lr`` (stopping
-        when the loss diverges), restore the model and optimizer, and return a
-        namedtuple of suggested rates, one per function in ``suggest_funcs``
-        (``valley``, ``minimum``, ``steep`` from minigrad.schedule). The sweep
-        is in ``recorder.lrs``/``recorder.losses`` (``recorder.plot_lr_find()``)."""
-        if self.opt is None:
-            self.create_opt()
-        n_epoch = num_it // max(len(self.dls.train), 1) + 1
-        log, self.log = self.log, lambda *a: None
-        try:
-            self.fit(n_epoch, cbs=[S.LRFinder(start_lr, end_lr, num_it, stop_div)],
-                     progress=False)
-        finally:
-            self.log = log
-        lrs = self.recorder.lrs[num_it // 10:-5]
-        losses = self.recorder.losses[num_it // 10:-5]
-        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
-        if bad:
-            lrs, losses = lrs[:bad[0]], losses[:bad[0]]
-        if len(losses) < 2:
-            raise ValueError(f"lr_find: too few finite losses to suggest a rate "
-                             f"({len(self.recorder.losses)} batches ran); raise num_it or "
-                             f"start_lr")
-        names = [getattr(f, "__name__", "suggestion") for f in suggest_funcs]
-        found = [f(lrs, losses, num_it) for f in suggest_funcs]
-        self.lr_find_points = [point for _, point in found]
-        return collections.namedtuple("SuggestedLRs", names)(*(lr for lr, _ in found))
+    fit_one_cycle = S.fit_one_cycle
+    lr_find = S.lr_find
