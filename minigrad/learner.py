@@ -18,10 +18,6 @@ def _scalar(v):
     return float(v.item() if hasattr(v, "item") else v)
 
 
-def _detached(x):
-    return x.detach() if isinstance(x, Tensor) else x
-
-
 def default_callbacks() -> list[C.Callback]:
     """Recorder, progress bar, Ctrl-C handling and the NaN stop."""
     return [C.Recorder(), C.ProgressCallback(), C.InterruptCallback(),
@@ -183,8 +179,6 @@ class Learner:
         else:
             self.opt.step()
         self.opt.zero_grad()
-        # the graph's arrays are freed now, not when the next batch replaces them
-        self.loss, self._pred = self.loss.detach(), _detached(self._pred)
 
     def _compiled_batch(self, h, step):
         """The batch on the compiled step; False (nothing done) to leave it to eager."""
