@@ -213,7 +213,7 @@ class Learner:
         try:
             for handler in h["before_batch"]:
                 handler()
-            if step is None or not self.training or not self._compiled_applies(step, h) \
+            if step is None or not self.training or not self._compiled_applies(step) \
                     or not self._compiled_batch(h, step):
                 self._eager_batch(h)
         except C.CancelBatchException:
@@ -224,7 +224,7 @@ class Learner:
         self.train_iter += 1
         self.pct_train += 1 / (self.n_iter * self.n_epoch)
 
-    def _compiled_applies(self, step, h):
+    def _compiled_applies(self, step):
         return (step.model is self.model and step.loss_func is self.loss_func
                 and step.opt is self.opt and not self._compile_blocked)
 
