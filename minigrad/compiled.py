@@ -128,6 +128,8 @@ class CompiledStep:
     """The training step of ``model``, ``loss_func`` and ``opt`` replayed on
     kernels (see the module docstring); ``compile_step`` makes one."""
 
+    MAX_SIZES = 4
+
     def __init__(self, model: Any, loss_func: Any, opt: Any) -> None:
         self.model, self.loss_func, self.opt = model, loss_func, opt
         self._layers, self._flatten = _layers(model)
@@ -148,9 +150,12 @@ class CompiledStep:
         self._n = 0
 
     def buffers(self, n: int) -> _Buffers:
-        """The buffers for batch size n (made on first use)."""
+        """The buffers for batch size n (made on first use; those of the
+        ``MAX_SIZES`` batch sizes seen last are kept)."""
         b = self._buffers.get(n)
         if b is None:
+            if len(self._buffers) >= self.MAX_SIZES:
+                del self._buffers[next(iter(self._buffers))]
             b = self._buffers[n] = _Buffers(self._layers, n, self.dtype)
         return b
 

@@ -239,3 +239,14 @@ def test_ignored_labels_are_left_to_eager():
     y = np.where(np.arange(len(y)) == 4, 3, np.where(y == 3, 0, y))
     assert step.step(x[:4], y[:4]) is not None
     assert step.step(x[:8], y[:8]) is None  # label 3 at row 4: eager ignores it
+
+
+def test_buffers_are_kept_for_a_few_batch_sizes():
+    x, y = _data()
+    _train_both(_mlp, F.cross_entropy, OPTIMIZERS["sgd_momentum"],
+                _batches(x, y, [5, 6, 7, 8, 9, 5, 10, 6]))
+    model = _mlp()
+    step = compile_step(model, F.cross_entropy, mg.SGD(model.parameters(), lr=0.1))
+    for n in range(1, 8):
+        step.step(x[:n], y[:n])
+    assert len(step._buffers) == step.MAX_SIZES
