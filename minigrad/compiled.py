@@ -1,7 +1,8 @@
 """A compiled training step: the kernel calls of one eager step (forward, loss,
 backward, optimizer update), recorded once for a model of supported layers and
-replayed on persistent buffers, with no graph, Tensor objects, allocations or
-topological sort per step.
+replayed on persistent buffers: per step no graph, no Tensor, no topological
+sort, and no array but the 0-d loss (and the targets' cast when their dtype is
+not the one the loss kernel takes, as eager does).
 
 Supported: an ``nn.Sequential`` of ``Linear`` (a Linear followed by ``ReLU``
 fuses into ``LinearReLU``, as eager) and ``Flatten()``; the losses
