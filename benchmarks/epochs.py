@@ -26,8 +26,9 @@ def epoch_flops(n, sizes=(784, 128, 10)):
     return flops
 
 
-def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
-    """A callable that trains one epoch with minigrad's Learner step."""
+def minigrad_epoch(x, y, batch_size, hidden=128, seed=0, compile=None):  # noqa: A002
+    """A callable that trains one epoch with minigrad's Learner (``compile``
+    as Learner's: None compiles the step when it applies, False is eager)."""
     from functools import partial
 
     import minigrad as mg
@@ -39,7 +40,7 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0):
                           nn.Linear(hidden, 10, rng=rng))
     dls = mg.DataLoaders(mg.DataLoader((x, y), batch_size, shuffle=True, seed=seed), [])
     learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
-                       lr=0.05, log=lambda *a: None)
+                       lr=0.05, log=lambda *a: None, compile=compile)
 
     def epoch():
         learn.fit(1, progress=False)
@@ -141,7 +142,8 @@ def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
 
 def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, peak=None):
     """Seconds per epoch of an MLP 784-128-10 on 60,000 images: minigrad's
-    Learner step against the same step on its kernels called directly
+    Learner (its compiled step, the default; mg_eager: ``compile=False``, the
+    autograd step) against the same step on its kernels called directly
     (kernels: what is left without autograd and the Learner), hand-written
     NumPy and PyTorch, each of those two without and with flush-to-zero (ftz),
     medians of repeats alternated epoch by epoch.
@@ -159,12 +161,13 @@ def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, pea
     rows = []
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
            f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core")
-    names = ["kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
+    names = ["mg_eager", "kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
     report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
            + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
         torch_run = torch_epoch(x, y, bs, K.get_num_threads())
         runners = {"minigrad": (minigrad_epoch(x, y, bs), False),
+                   "mg_eager": (minigrad_epoch(x, y, bs, compile=False), False),
                    "kernels": (kernels_epoch(x, y, bs), False),
                    "numpy": (numpy_epoch(x, y, bs), False),
                    "numpy_ftz": (numpy_epoch(x, y, bs), True)}

@@ -1,5 +1,4 @@
 """Learner: fastai's training loop, driven by callbacks (minigrad.callbacks)."""
-import collections
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
@@ -7,6 +6,7 @@ from typing import Any
 
 from minigrad import callbacks as C
 from minigrad import schedule as S
+from minigrad.compiled import CompiledStep, CompileError, compile_step
 from minigrad.ops.shape import cat
 from minigrad.optim import SGD
 from minigrad.tensor import Tensor, no_grad
@@ -33,7 +33,28 @@ class Learner:
     returning a number or a one-element tensor, computed over the whole valid
     set each epoch. ``cbs`` are extra callbacks; ``default_cbs`` adds
     ``default_callbacks()``. Each callback is reachable by name
-    (``learn.recorder``). ``log`` prints the epoch table."""
+    (``learn.recorder``). ``log`` prints the epoch table.
+
+    ``compile``: train with the compiled step (minigrad.compiled: the same
+    kernels replayed on persistent buffers, bit for bit eager's results on one
+    thread) when it applies (None, the default), never (False), or always
+    (True: ``fit`` raises CompileError saying why it cannot). It applies when,
+    at the start of a fit, the model, loss and optimizer are ones
+    ``compile_step`` supports and no callback handles an event that sees the
+    graph, the predictions before the loss, the gradients or the update:
+    ``after_pred``, ``after_backward``, ``before_step``, ``after_step``,
+    ``after_cancel_backward``, ``after_cancel_step`` (``COMPILE_BLOCKERS``).
+    Compiled, a training batch runs ``before_batch``, the forward pass and
+    loss, ``after_loss`` (``learn.loss`` is a 0-d tensor without a graph;
+    ``learn.pred`` a copy of the output, made when read), ``before_backward``,
+    then backward and update, ``after_batch``; ``p.grad`` stays None, as after
+    an eager step. Replacing ``learn.loss`` in ``after_loss`` needs
+    ``compile=False``. A batch the compiled step does not take (another dtype,
+    targets the fused loss does not take) runs eagerly."""
+
+    #: events whose handlers make the Learner train eagerly
+    COMPILE_BLOCKERS = ("after_pred", "after_backward", "before_step", "after_step",
+                        "after_cancel_backward", "after_cancel_step")
 
     recorder: "C.Recorder"  # set by add_cb, as every callback by its name
     epoch: int
@@ -44,8 +65,16 @@ class Learner:
     def __init__(self, dls: Any, model: Any, loss_func: Callable,
                  opt_func: Callable = SGD, lr: float = 0.1,
                  metrics: Callable | Sequence[Callable] = (), cbs: Iterable = (),
-                 default_cbs: bool = True, log: Callable[[str], object] = print) -> None:
+                 default_cbs: bool = True, log: Callable[[str], object] = print,
+                 compile: bool | None = None) -> None:  # noqa: A002 - torch.compile's word
+        if compile not in (None, True, False):
+            raise ValueError(f"compile must be None, True or False, got {compile!r}")
         self.dls, self.model, self.loss_func = dls, model, loss_func
+        self.compile = compile
+        self.compiled: CompiledStep | None = None  # the step of the current fit, if compiled
+        self._pred: Any = None
+        self._pred_step: CompiledStep | None = None
+        self._compile_blocked = False
         self.opt_func, self.lr, self.log = opt_func, lr, log
         self.metrics: list[Callable] = list(metrics) if isinstance(metrics, (list, tuple)) \
             else [metrics]  # type: ignore[list-item]
@@ -85,22 +114,30 @@ class Learner:
         self._handlers = None
         return self
 
+    def _build_handlers(self):
+        ordered = sorted(self.cbs, key=lambda c: c.order)
+        h = self._handlers = {e: [getattr(c, e) for c in ordered if hasattr(type(c), e)]
+                              for e in C.EVENTS}
+        self._compile_blocked = any(h[e] for e in self.COMPILE_BLOCKERS)
+        return h
+
     def __call__(self, event: str) -> None:
         """Run every callback's handler of ``event``, in callback order."""
-        if self._handlers is None:  # looked up once per change of the callbacks
-            ordered = sorted(self.cbs, key=lambda c: c.order)
-            self._handlers = {e: [getattr(c, e) for c in ordered if hasattr(type(c), e)]
-                              for e in C.EVENTS}
-        for handler in self._handlers[event]:
+        h = self._handlers if self._handlers is not None else self._build_handlers()
+        for handler in h[event]:
             handler()
 
     def _with_events(self, f, name, ex):
+        h = self._handlers if self._handlers is not None else self._build_handlers()
         try:
-            self(f"before_{name}")
+            for handler in h[f"before_{name}"]:
+                handler()
             f()
         except ex:
-            self(f"after_cancel_{name}")
-        self(f"after_{name}")
+            for handler in h[f"after_cancel_{name}"]:
+                handler()
+        for handler in h[f"after_{name}"]:
+            handler()
 
     # ------------------------------------------------------------ steps
     def create_opt(self) -> None:
@@ -113,16 +150,55 @@ class Learner:
         if callable(mode):
             mode(training)
 
-    def _do_one_batch(self):
-        self.pred = self.model(self.xb)
-        self("after_pred")
-        self.loss = self.loss_func(self.pred, self.yb)
-        self("after_loss")
+    @property
+    def pred(self) -> Any:
+        """The model's output for the current batch (compiled: a copy, made when read)."""
+        if self._pred is None and self._pred_step is not None:
+            self._pred = Tensor(self._pred_step.logits().copy())
+        return self._pred
+
+    @pred.setter
+    def pred(self, value: Any) -> None:
+        self._pred = value
+
+    def _eager_batch(self, h):
+        self._pred = self.model(self.xb)
+        for handler in h["after_pred"]:
+            handler()
+        self.loss = self.loss_func(self._pred, self.yb)
+        for handler in h["after_loss"]:
+            handler()
         if not self.training:
             return
-        self._with_events(self.loss.backward, "backward", C.CancelBackwardException)
-        self._with_events(self.opt.step, "step", C.CancelStepException)
+        if h["before_backward"] or h["after_backward"] or h["after_cancel_backward"]:
+            self._with_events(self.loss.backward, "backward", C.CancelBackwardException)
+        else:
+            self.loss.backward()
+        if h["before_step"] or h["after_step"] or h["after_cancel_step"]:
+            self._with_events(self.opt.step, "step", C.CancelStepException)
+        else:
+            self.opt.step()
         self.opt.zero_grad()
+
+    def _compiled_batch(self, h, step):
+        """The batch on the compiled step; False (nothing done) to leave it to eager."""
+        value = step.forward(self.xb, self.yb)
+        if value is None:
+            return False
+        self._pred_step = step
+        loss = self.loss = Tensor(value)
+        for handler in h["after_loss"]:
+            handler()
+        if self.loss is not loss:
+            raise RuntimeError("a callback replaced learn.loss in after_loss; the compiled "
+                               "step cannot differentiate it: use Learner(compile=False)")
+        try:
+            for handler in h["before_backward"]:
+                handler()
+        except C.CancelBackwardException:
+            return True
+        step.backward_and_update()
+        return True
 
     def one_batch(self, i: int, batch: Sequence[Any]) -> None:
         """Train on one ``(input, target)`` batch (with its events)."""
@@ -131,9 +207,43 @@ class Learner:
             raise ValueError(f"Learner needs (input, target) batches; dls.train gave a "
                              f"{type(batch).__name__} of {len(batch)} items")
         self.xb, self.yb = batch
-        self._with_events(self._do_one_batch, "batch", C.CancelBatchException)
+        h = self._handlers if self._handlers is not None else self._build_handlers()
+        step = self.compiled
+        self._pred = self._pred_step = None
+        try:
+            for handler in h["before_batch"]:
+                handler()
+            if step is None or not self.training or not self._compiled_applies(step) \
+                    or not self._compiled_batch(h, step):
+                self._eager_batch(h)
+        except C.CancelBatchException:
+            for handler in h["after_cancel_batch"]:
+                handler()
+        for handler in h["after_batch"]:
+            handler()
         self.train_iter += 1
         self.pct_train += 1 / (self.n_iter * self.n_epoch)
+
+    def _compiled_applies(self, step):
+        return (step.model is self.model and step.loss_func is self.loss_func
+                and step.opt is self.opt and not self._compile_blocked)
+
+    def _compile(self):
+        """The compiled step for this fit, or None (see ``compile``)."""
+        if self.compile is False:
+            return None
+        h = self._handlers if self._handlers is not None else self._build_handlers()
+        blockers = [f"{type(f.__self__).__name__}.{e}" for e in self.COMPILE_BLOCKERS
+                    for f in h[e]]
+        try:
+            if blockers:
+                raise CompileError(f"callbacks handle events the compiled step does not "
+                                   f"run: {', '.join(blockers)}")
+            return compile_step(self.model, self.loss_func, self.opt)
+        except CompileError as e:
+            if self.compile:
+                raise CompileError(f"Learner(compile=True) cannot compile: {e}") from None
+            return None
 
     def _do_train(self):
         self.pct_train = self.epoch / self.n_epoch
@@ -213,6 +323,12 @@ class Learner:
         self.stop_reason, self.epoch, self.iter, self.train_iter = None, 0, 0, 0
         self.pct_train = 0.0
         self.add_cbs(extra)
+        try:
+            self.compiled = self._compile()
+        except CompileError:
+            for cb in extra:
+                self.remove_cb(cb)
+            raise
         completed = False
         try:
             self.opt.zero_grad()
@@ -234,6 +350,7 @@ class Learner:
                 for cb in extra:
                     self.remove_cb(cb)
                 self._set_mode(False)
+                self.compiled = None
         return self.history
 
     @property
@@ -246,46 +363,5 @@ class Learner:
         """The weights of the epoch with the lowest finite valid loss (None if none)."""
         return self.recorder.best_state
 
-    def fit_one_cycle(self, n_epoch: int, lr_max: float | None = None, div: float = 25.0,
-                      div_final: float = 1e5, pct_start: float = 0.25,
-                      moms: tuple[float, float, float] = (0.95, 0.85, 0.95), cbs: Iterable = (),
-                      **kwargs: Any) -> list[dict]:
-        """fastai's 1cycle: the rate rises (cosine) from ``lr_max/div`` to
-        ``lr_max`` over ``pct_start`` of the batches, then falls to
-        ``lr_max/div_final``; momentum (SGD's, where non-zero, or Adam's beta1)
-        goes ``moms[0] -> moms[1] -> moms[2]``. Other arguments as ``fit``."""
-        lr_max = self.lr if lr_max is None else lr_max
-        scheds = {"lr": S.combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final),
-                  "mom": S.combined_cos(pct_start, *moms)}
-        return self.fit(n_epoch, cbs=[S.ParamScheduler(scheds), *cbs], **kwargs)
-
-    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
-                stop_div: bool = True, suggest_funcs: Sequence[Callable] = (S.valley,)) -> Any:
-        """fastai's learning-rate finder: train ``num_it`` batches with the
-        rate growing exponentially from ``start_lr`` to ``end_lr`` (stopping
-        when the loss diverges), restore the model and optimizer, and return a
-        namedtuple of suggested rates, one per function in ``suggest_funcs``
-        (``valley``, ``minimum``, ``steep`` from minigrad.schedule). The sweep
-        is in ``recorder.lrs``/``recorder.losses`` (``recorder.plot_lr_find()``)."""
-        if self.opt is None:
-            self.create_opt()
-        n_epoch = num_it // max(len(self.dls.train), 1) + 1
-        log, self.log = self.log, lambda *a: None
-        try:
-            self.fit(n_epoch, cbs=[S.LRFinder(start_lr, end_lr, num_it, stop_div)],
-                     progress=False)
-        finally:
-            self.log = log
-        lrs = self.recorder.lrs[num_it // 10:-5]
-        losses = self.recorder.losses[num_it // 10:-5]
-        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
-        if bad:
-            lrs, losses = lrs[:bad[0]], losses[:bad[0]]
-        if len(losses) < 2:
-            raise ValueError(f"lr_find: too few finite losses to suggest a rate "
-                             f"({len(self.recorder.losses)} batches ran); raise num_it or "
-                             f"start_lr")
-        names = [getattr(f, "__name__", "suggestion") for f in suggest_funcs]
-        found = [f(lrs, losses, num_it) for f in suggest_funcs]
-        self.lr_find_points = [point for _, point in found]
-        return collections.namedtuple("SuggestedLRs", names)(*(lr for lr, _ in found))
+    fit_one_cycle = S.fit_one_cycle
+    lr_find = S.lr_find

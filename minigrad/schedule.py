@@ -1,8 +1,10 @@
 """Hyper-parameter schedules during training (fastai's callback.schedule):
 SchedCos/SchedExp, combined_cos, ParamScheduler, and LRFinder with its
-suggestion functions valley, minimum and steep."""
+suggestion functions valley, minimum and steep; Learner's fit_one_cycle and
+lr_find (as fastai, defined here and bound to Learner)."""
+import collections
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,8 @@ from minigrad.callbacks import (
 )
 
 __all__ = ["LRFinder", "ParamScheduler", "SchedCos", "SchedExp", "combine_scheds",
-           "combined_cos", "minimum", "set_hyper", "steep", "valley"]
+           "combined_cos", "fit_one_cycle", "lr_find", "minimum", "set_hyper", "steep",
+           "valley"]
 
 Schedule = Callable[[float], float]
 """A hyper-parameter as a function of the fraction of training done (0 to 1)."""
@@ -158,3 +161,49 @@ def steep(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> Suggest
     rates, values = np.asarray(lrs), np.asarray(losses)
     i = int(np.argmin(np.diff(values) / np.diff(np.log(rates))))
     return float(rates[i]), (float(rates[i]), float(values[i]))
+
+
+def fit_one_cycle(learn: Any, n_epoch: int, lr_max: float | None = None, div: float = 25.0,
+                  div_final: float = 1e5, pct_start: float = 0.25,
+                  moms: tuple[float, float, float] = (0.95, 0.85, 0.95), cbs: Iterable = (),
+                  **kwargs: Any) -> list[dict]:
+    """``Learner.fit_one_cycle``, fastai's 1cycle: the rate rises (cosine)
+    from ``lr_max/div`` to ``lr_max`` over ``pct_start`` of the batches, then falls to
+    ``lr_max/div_final``; momentum (SGD's, where non-zero, or Adam's beta1)
+    goes ``moms[0] -> moms[1] -> moms[2]``. Other arguments as ``fit``."""
+    lr_max = learn.lr if lr_max is None else lr_max
+    scheds = {"lr": combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final),
+              "mom": combined_cos(pct_start, *moms)}
+    return learn.fit(n_epoch, cbs=[ParamScheduler(scheds), *cbs], **kwargs)
+
+
+def lr_find(learn: Any, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
+            stop_div: bool = True, suggest_funcs: Sequence[Callable] = (valley,)) -> Any:
+    """``Learner.lr_find``, fastai's learning-rate finder: train ``num_it``
+    batches with the rate growing exponentially from ``start_lr`` to ``end_lr`` (stopping
+    when the loss diverges), restore the model and optimizer, and return a
+    namedtuple of suggested rates, one per function in ``suggest_funcs``
+    (``valley``, ``minimum``, ``steep`` from minigrad.schedule). The sweep
+    is in ``recorder.lrs``/``recorder.losses`` (``recorder.plot_lr_find()``)."""
+    if learn.opt is None:
+        learn.create_opt()
+    n_epoch = num_it // max(len(learn.dls.train), 1) + 1
+    log, learn.log = learn.log, lambda *a: None
+    try:
+        learn.fit(n_epoch, cbs=[LRFinder(start_lr, end_lr, num_it, stop_div)],
+                  progress=False)
+    finally:
+        learn.log = log
+    lrs = learn.recorder.lrs[num_it // 10:-5]
+    losses = learn.recorder.losses[num_it // 10:-5]
+    bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+    if bad:
+        lrs, losses = lrs[:bad[0]], losses[:bad[0]]
+    if len(losses) < 2:
+        raise ValueError(f"lr_find: too few finite losses to suggest a rate "
+                         f"({len(learn.recorder.losses)} batches ran); raise num_it or "
+                         f"start_lr")
+    names = [getattr(f, "__name__", "suggestion") for f in suggest_funcs]
+    found = [f(lrs, losses, num_it) for f in suggest_funcs]
+    learn.lr_find_points = [point for _, point in found]
+    return collections.namedtuple("SuggestedLRs", names)(*(lr for lr, _ in found))

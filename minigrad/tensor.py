@@ -326,25 +326,32 @@ _FREED = ("Trying to backward through the graph a second time ({} freed what it 
 class Node:
     """One recorded operation: its inputs' nodes (a leaf's is the leaf tensor,
     None where no gradient is needed), the function from the output's gradient
-    to the inputs' gradients, and the tensors it saved with their versions."""
+    to the inputs' gradients, and the tensors it saved with their versions.
+
+    The output, when saved, is kept by its version counter and shape only: a
+    reference to it would make a cycle (output -> node -> output) that only the
+    cyclic garbage collector frees, keeping every step's arrays alive until then."""
 
     __slots__ = ("parents", "backward", "op", "saved", "dtype")
 
     def __init__(self, parents: Sequence[Tensor], backward: Callable, op: str,
-                 saved: Sequence[Tensor], dtype: np.dtype) -> None:
+                 saved: Sequence[Tensor], dtype: np.dtype, output: Tensor | None = None) -> None:
         self.parents = [(p.grad_fn or p) if p.requires_grad else None for p in parents]
-        self.saved = [(t, t._vc[0]) for t in saved]
+        self.saved = [(t._vc, t._vc[0], t) for t in saved]
+        if output is not None:
+            self.saved.append((output._vc, output._vc[0], output._a.shape))
         self.backward, self.op, self.dtype = backward, op, dtype
 
     def check_saved(self) -> None:
         """Raise RuntimeError if a saved tensor was modified in place since."""
-        for t, version in self.saved:
-            if t._vc[0] != version:
+        for vc, version, t in self.saved:
+            if vc[0] != version:
+                shape, what = ((t.shape, "output of " + t.grad_fn.op if t.grad_fn else "a leaf")
+                               if isinstance(t, Tensor) else (t, "output of " + self.op))
                 raise RuntimeError(
                     f"a tensor needed for the gradient of {self.op} was modified by an "
-                    f"in-place operation: tensor of shape {t.shape} "
-                    f"({'output of ' + t.grad_fn.op if t.grad_fn else 'a leaf'}) is at "
-                    f"version {t._vc[0]}; expected version {version}")
+                    f"in-place operation: tensor of shape {shape} ({what}) is at "
+                    f"version {vc[0]}; expected version {version}")
 
     def __repr__(self):
         return f"<{self.op}>"
@@ -386,8 +393,8 @@ def record(data: np.ndarray, parents: Sequence[Tensor], backward: Callable, op: 
     for p in parents:
         if p.requires_grad:
             out.requires_grad = True
-            out.grad_fn = Node(parents, backward, op, saved + ((out,) if saves_output else ()),
-                               out._a.dtype)
+            out.grad_fn = Node(parents, backward, op, saved, out._a.dtype,
+                               out if saves_output else None)
             break
     return out
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from minigrad import kernels as K
-from minigrad.optim.optimizer import Optimizer, storage
+from minigrad.optim.optimizer import Optimizer
 
 
 class Adam(Optimizer):
@@ -21,18 +21,16 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=(beta1, beta2), eps=eps,
                                       weight_decay=weight_decay))
 
-    def step(self):
-        """One update of every parameter that has a gradient."""
-        for group, p in self._params_with_grad():
-            w = storage(p)
-            state = self.state.setdefault(p, {})
-            if not state:
-                state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
-            state["step"] += 1
-            beta1, beta2 = group["betas"]
-            K.adam_step(w, storage(p.grad), state["exp_avg"], state["exp_avg_sq"], state["step"],
-                        group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                        self._decoupled)
+    def _update(self, group, p, w, g):
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = {}
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(w), exp_avg_sq=np.zeros_like(w))
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        K.adam_step(w, g, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
+                    beta1, beta2, group["eps"], group["weight_decay"], self._decoupled)
 
 
 class AdamW(Adam):

@@ -21,7 +21,10 @@ class Optimizer:
     ``params`` is an iterable of tensors or of dicts (parameter groups) with a
     ``'params'`` key and per-group options; ``defaults`` fills the options a
     group leaves out. ``self.state[p]`` holds the per-parameter buffers.
-    Subclasses implement ``step()``."""
+    Subclasses implement ``_update(group, p, w, g)``, one parameter's update
+    in place on its array ``w`` given its gradient's array ``g``; ``step()``
+    calls it for every parameter with a gradient (and so does the compiled
+    training step, minigrad.compiled), or they override ``step()``."""
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]],
                  defaults: dict[str, Any]) -> None:
@@ -66,8 +69,21 @@ class Optimizer:
                     storage(p.grad)[...] = 0
 
     def step(self) -> None:
-        """One update of every parameter that has a gradient (subclasses)."""
-        raise NotImplementedError
+        """One update of every parameter that has a gradient. Each update is in
+        place and bumps the parameter's version counter, as PyTorch's do, so a
+        graph recorded before the step can no longer be differentiated."""
+        update = self._update
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is not None:
+                    update(group, p, p._a, g._a)
+                    p._vc[0] += 1
+
+    def _update(self, group: dict[str, Any], p: Tensor, w: np.ndarray,
+                g: np.ndarray) -> None:
+        """Update the array ``w`` of parameter ``p`` in place from its gradient ``g``."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither step() nor _update()")
 
     def _params_with_grad(self) -> Iterator[tuple[dict[str, Any], Tensor]]:
         for group in self.param_groups:

@@ -1,11 +1,11 @@
 """SGD with PyTorch's rule; the common case runs on the sgd_step kernel."""
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from minigrad import kernels as K
-from minigrad.optim.optimizer import Optimizer, storage
+from minigrad.optim.optimizer import Optimizer
 from minigrad.tensor import Tensor
 
 __all__ = ["SGD"]
@@ -32,26 +32,26 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient."""
-        for group, p in self._params_with_grad():
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
-            w, g = storage(p), storage(cast(Tensor, p.grad))  # not None: _params_with_grad
-            state = self.state.setdefault(p, {})
-            if mom == 0:
-                K.sgd_step(w, g, lr, weight_decay=wd)
-                continue
-            buf = state.get("momentum_buffer")
-            if damp == 0 and not nesterov:
-                if buf is None:  # zeros: the first step gives b = g, as PyTorch's clone
-                    buf = state["momentum_buffer"] = np.zeros_like(w)
-                K.sgd_step(w, g, lr, momentum=mom, velocity=buf, weight_decay=wd)
-                continue
-            d = g + wd * w if wd else g.copy()
-            if buf is None:
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                buf *= mom
-                buf += (1 - damp) * d
-            w -= lr * (d + mom * buf if nesterov else buf)
+    def _update(self, group: dict[str, Any], p: Tensor, w: np.ndarray,
+                g: np.ndarray) -> None:
+        lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = {}
+        if mom == 0:
+            K.sgd_step(w, g, lr, weight_decay=wd)
+            return
+        buf = state.get("momentum_buffer")
+        damp, nesterov = group["dampening"], group["nesterov"]
+        if damp == 0 and not nesterov:
+            if buf is None:  # zeros: the first step gives b = g, as PyTorch's clone
+                buf = state["momentum_buffer"] = np.zeros_like(w)
+            K.sgd_step(w, g, lr, momentum=mom, velocity=buf, weight_decay=wd)
+            return
+        d = g + wd * w if wd else g.copy()
+        if buf is None:
+            buf = state["momentum_buffer"] = d.copy()
+        else:
+            buf *= mom
+            buf += (1 - damp) * d
+        w -= lr * (d + mom * buf if nesterov else buf)

@@ -1,0 +1,259 @@
+"""A compiled training step: the kernel calls of one eager step (forward, loss,
+backward, optimizer update), recorded once for a model of supported layers and
+replayed on persistent buffers: per step no graph, no Tensor, no topological
+sort, and no array but the 0-d loss (and the targets' cast when their dtype is
+not the one the loss kernel takes, as eager does).
+
+Supported: an ``nn.Sequential`` of ``Linear`` (a Linear followed by ``ReLU``
+fuses into ``LinearReLU``, as eager) and ``Flatten()``; the losses
+``cross_entropy`` (class indices, mean, no weight or label smoothing),
+``binary_cross_entropy_with_logits`` (mean) and ``mnist_loss``, as functions or
+their loss modules; an optimizer whose ``step()`` is ``Optimizer.step`` (SGD,
+Adam, AdamW), whose per-parameter ``_update`` is called exactly as eager calls
+it, reading the hyper-parameters from ``param_groups`` at every step.
+
+The kernels are the eager ones, called in the same order on equal operands, so
+on one thread the parameters, optimizer state and losses are bit for bit
+those of eager training (tests/test_compiled.py). Parameters are updated in
+place and their version counters bumped, as by ``Optimizer.step``. The
+gradients stay in the step's buffers (``grads(n)``): ``p.grad`` is not set, as
+after the Learner's eager step, which ends with ``zero_grad()``.
+"""
+from typing import Any
+
+import numpy as np
+
+import minigrad.ops.losses as L
+from minigrad import kernels as K
+from minigrad.nn.layers import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Flatten,
+    Linear,
+    LinearReLU,
+)
+from minigrad.nn.module import Sequential
+from minigrad.optim.optimizer import Optimizer
+from minigrad.tensor import Tensor
+
+__all__ = ["CompileError", "CompiledStep", "compile_step"]
+
+
+class CompileError(ValueError):
+    """The model, loss or optimizer is outside what the compiled step supports."""
+
+
+def _layers(model):
+    """([(weight, bias or None, relu)], whether a Flatten comes first), or CompileError."""
+    if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward:
+        raise CompileError(f"the model is a {type(model).__name__}, not an nn.Sequential")
+    layers = []
+    flatten = False
+    for i, m in enumerate(model.fuse()._plan):
+        if type(m) is LinearReLU:
+            layers.append((m.linear.weight, m.linear.bias, True))
+        elif isinstance(m, Linear) and type(m).forward is Linear.forward:
+            layers.append((m.weight, m.bias, False))
+        elif type(m) is Flatten and (m.start_dim, m.end_dim) == (1, -1) and not layers:
+            flatten = True
+        else:
+            raise CompileError(f"layer {i} ({type(m).__name__}) is not supported by the "
+                               f"compiled step (supported: Linear, ReLU after a Linear, a "
+                               f"leading Flatten())")
+    if not layers:
+        raise CompileError("the model has no Linear layer")
+    return layers, flatten
+
+
+def _loss_kind(loss_func):
+    """'cross_entropy' (with its ignore_index), 'bce' or 'mnist', or CompileError."""
+    if loss_func is L.cross_entropy:
+        return "cross_entropy", -100
+    if loss_func is L.binary_cross_entropy_with_logits:
+        return "bce", None
+    if loss_func is L.mnist_loss:
+        return "mnist", None
+    if type(loss_func) is CrossEntropyLoss and loss_func.reduction == "mean" \
+            and loss_func.weight is None and not loss_func.label_smoothing:
+        return "cross_entropy", loss_func.ignore_index
+    if type(loss_func) is BCEWithLogitsLoss and loss_func.reduction == "mean":
+        return "bce", None
+    name = getattr(loss_func, "__name__", type(loss_func).__name__)
+    raise CompileError(f"the loss {name} is not supported by the compiled step (supported: "
+                       f"cross_entropy, binary_cross_entropy_with_logits, mnist_loss with "
+                       f"reduction='mean' and no class weights or label smoothing)")
+
+
+def _updates(opt, layers):
+    """[(group, parameter, layer index, 'weight' or 'bias')] in param_groups order."""
+    if not isinstance(opt, Optimizer) or type(opt).step is not Optimizer.step \
+            or type(opt)._update is Optimizer._update:
+        raise CompileError(f"the optimizer {type(opt).__name__} overrides step(); the compiled "
+                           f"step needs one that defines _update() (SGD, Adam, AdamW)")
+    where = {}
+    for i, (w, b, _) in enumerate(layers):
+        for p, kind in ((w, "weight"), (b, "bias")):
+            if p is None:
+                continue
+            if id(p) in where:
+                raise CompileError("a parameter is used by two layers (shared weights)")
+            where[id(p)] = (i, kind)
+    plan, seen = [], set()
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if id(p) not in where:
+                raise CompileError("the optimizer holds a parameter that is not in the model")
+            seen.add(id(p))
+            if p.requires_grad:
+                plan.append((group, p, *where[id(p)]))
+    for w, b, _ in layers:
+        for p in (w, b):
+            if p is not None and p.requires_grad and id(p) not in seen:
+                raise CompileError("a parameter that requires grad is not in the optimizer")
+    return plan
+
+
+class _Buffers:
+    """The arrays of one step at batch size n, reused by every step of that size."""
+
+    def __init__(self, layers, n, dtype):
+        self.out = [np.empty((n, w.shape[0]), dtype) for w, _, _ in layers]
+        # d loss / d pre-activation, and d loss / d output (the same array without ReLU)
+        self.dz = [np.empty_like(o) for o in self.out]
+        self.dout = [np.empty_like(o) if relu else dz
+                     for o, dz, (_, _, relu) in zip(self.out, self.dz, layers, strict=True)]
+        self.bias_grad = [np.empty(w.shape[0], dtype) for w, _, _ in layers]
+
+
+class CompiledStep:
+    """The training step of ``model``, ``loss_func`` and ``opt`` replayed on
+    kernels (see the module docstring); ``compile_step`` makes one."""
+
+    MAX_SIZES = 4
+
+    def __init__(self, model: Any, loss_func: Any, opt: Any) -> None:
+        self.model, self.loss_func, self.opt = model, loss_func, opt
+        self._layers, self._flatten = _layers(model)
+        self._loss, self._ignore_index = _loss_kind(loss_func)
+        self._updates = _updates(opt, self._layers)
+        w0 = self._layers[0][0]
+        self.dtype = w0.dtype
+        if self.dtype.kind != "f" or any(p.dtype != self.dtype for w, b, _ in self._layers
+                                         for p in (w, b) if p is not None):
+            raise CompileError("the parameters must share one floating-point dtype")
+        # an input gradient is needed where some earlier layer has a trained parameter
+        trained = [any(p is not None and p.requires_grad for p in (w, b))
+                   for w, b, _ in self._layers]
+        self._needs_dx = [any(trained[:i]) for i in range(len(trained))]
+        self._weight_grads = [np.empty(w.shape, self.dtype) for w, _, _ in self._layers]
+        self._buffers: dict[int, _Buffers] = {}
+        self._x: np.ndarray | None = None
+        self._n = 0
+
+    def buffers(self, n: int) -> _Buffers:
+        """The buffers for batch size n (made on first use; those of the
+        ``MAX_SIZES`` batch sizes seen last are kept)."""
+        b = self._buffers.get(n)
+        if b is None:
+            if len(self._buffers) >= self.MAX_SIZES:
+                del self._buffers[next(iter(self._buffers))]
+            b = self._buffers[n] = _Buffers(self._layers, n, self.dtype)
+        return b
+
+    def _inputs(self, xb, yb):
+        """(x, targets) as arrays the kernels take, or None to leave the batch to eager."""
+        x = xb._a if isinstance(xb, Tensor) and not xb.requires_grad else xb
+        if type(x) is not np.ndarray or x.dtype != self.dtype or not x.flags.c_contiguous \
+                or x.ndim < 2 or not len(x) or (x.ndim > 2 and not self._flatten):
+            return None
+        if x.ndim > 2:
+            x = x.reshape(len(x), -1)
+        t = yb._a if isinstance(yb, Tensor) else yb
+        if type(t) is not np.ndarray or (isinstance(yb, Tensor) and yb.requires_grad):
+            return None
+        if self._loss == "cross_entropy":
+            if t.dtype.kind not in "iu" or t.ndim != 1:
+                return None
+            if self._ignore_index >= 0 and (t == self._ignore_index).any():
+                return None
+        elif t.size != len(x) * self._layers[-1][0].shape[0]:
+            return None
+        return x, t
+
+    def forward(self, xb: Any, yb: Any) -> np.ndarray | None:
+        """Forward pass and loss with its gradient; returns the loss (a 0-d
+        array of the parameters' dtype, as eager's loss tensor holds), or None
+        when this batch is one the compiled step leaves to eager (an input of
+        another dtype or layout, targets the fused loss does not take)."""
+        args = self._inputs(xb, yb)
+        if args is None:
+            return None
+        x, t = args
+        n = len(x)
+        buf = self.buffers(n)
+        h = x
+        for (w, b, relu), out in zip(self._layers, buf.out, strict=True):
+            h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out)
+        z, dz = buf.out[-1], buf.dout[-1]
+        try:
+            if self._loss == "cross_entropy":
+                loss, _ = K.softmax_cross_entropy(z, t, out=dz)
+            else:
+                t = np.asarray(t.reshape(z.shape), dtype=self.dtype, order="C")
+                loss, _ = (K.bce_with_logits if self._loss == "bce" else K.mnist_loss)(
+                    z, t, out=dz)
+        except ValueError:  # e.g. a label out of range: eager raises its own error
+            return None
+        self._x, self._n = x, n
+        return np.asarray(loss, self.dtype)
+
+    def backward_and_update(self) -> None:
+        """Gradients into the buffers, then the optimizer's update of every
+        trained parameter (in place, version counter bumped). Call after
+        ``forward`` returned a loss."""
+        x, n = self._x, self._n
+        buf = self._buffers[n]
+        layers, wgrads, needs_dx = self._layers, self._weight_grads, self._needs_dx
+        for i in range(len(layers) - 1, -1, -1):
+            w, b, relu = layers[i]
+            dz = buf.dz[i]
+            if relu and b is None:
+                K.relu_backward(buf.dout[i], buf.out[i], out=dz)
+            elif relu:
+                K.relu_backward_bias_grad(buf.dout[i], buf.out[i], out=dz,
+                                          bias_out=buf.bias_grad[i])
+            elif b is not None:
+                K.bias_grad(dz, out=buf.bias_grad[i])
+            if needs_dx[i]:
+                K.matmul(dz, w._a, out=buf.dout[i - 1])
+            if w.requires_grad:
+                K.matmul(dz, x if i == 0 else buf.out[i - 1], trans_a=True, out=wgrads[i])
+        update = self.opt._update
+        for group, p, i, kind in self._updates:
+            update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])
+            p._vc[0] += 1
+
+    def step(self, xb: Any, yb: Any) -> np.ndarray | None:
+        """forward then backward_and_update: one training step; the loss (None:
+        the batch was left untouched, for eager to run)."""
+        loss = self.forward(xb, yb)
+        if loss is not None:
+            self.backward_and_update()
+        return loss
+
+    def logits(self) -> np.ndarray:
+        """The last forward pass's output (a buffer the next step overwrites)."""
+        return self._buffers[self._n].out[-1]
+
+    def grads(self) -> dict[Tensor, np.ndarray]:
+        """The last step's gradient of every trained parameter (buffers the
+        next step overwrites)."""
+        buf = self._buffers[self._n]
+        return {p: self._weight_grads[i] if kind == "weight" else buf.bias_grad[i]
+                for _, p, i, kind in self._updates}
+
+
+def compile_step(model: Any, loss_func: Any, opt: Any) -> CompiledStep:
+    """The compiled training step of ``model`` with ``loss_func`` and ``opt``;
+    raises CompileError naming what is not supported."""
+    return CompiledStep(model, loss_func, opt)
