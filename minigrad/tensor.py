@@ -77,19 +77,6 @@ def is_tensor(x: object) -> bool:
     return isinstance(x, Tensor)
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum grad over the axes that broadcasting added or stretched."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
 def _check_float(dtype):
     if dtype.kind != "f":
         raise TypeError(f"only floating-point tensors can require gradients, got {dtype}")
@@ -400,5 +387,4 @@ def record(data: np.ndarray, parents: Sequence[Tensor], backward: Callable, op: 
 
 
 __all__ = ["DEFAULT_FLOAT", "Node", "Tensor", "as_array", "as_tensor", "enable_grad",
-           "is_grad_enabled", "is_tensor", "no_grad", "record", "set_grad_enabled", "tensor",
-           "unbroadcast"]
+           "is_grad_enabled", "is_tensor", "no_grad", "record", "set_grad_enabled", "tensor"]

@@ -4,8 +4,8 @@ import functools
 import numpy as np
 
 import minigrad._device as D
-from minigrad.ops.promote import operands
-from minigrad.tensor import Tensor, as_array, record, unbroadcast
+from minigrad.ops.promote import operands, unbroadcast
+from minigrad.tensor import Tensor, as_array, record
 
 
 def quiet(fn):

@@ -5,7 +5,8 @@ import numpy as np
 
 import minigrad.ops.elementwise as E
 from minigrad.ops.indexing import split_key
-from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, no_grad, record, unbroadcast
+from minigrad.ops.promote import unbroadcast
+from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, no_grad, record
 
 
 def _write(self, result):

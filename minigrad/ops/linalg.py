@@ -4,8 +4,8 @@ import numpy as np
 import minigrad.ops.shape as S
 from minigrad import kernels as K
 from minigrad.ops.activations import contiguous
-from minigrad.ops.promote import operands
-from minigrad.tensor import as_tensor, record, unbroadcast
+from minigrad.ops.promote import operands, unbroadcast
+from minigrad.tensor import as_tensor, record
 
 
 def matmul(a, b):

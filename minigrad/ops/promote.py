@@ -1,4 +1,5 @@
-"""PyTorch's type promotion for operands that may be tensors or Python numbers."""
+"""PyTorch's type promotion and broadcasting for operands that may be tensors or
+Python numbers."""
 import numpy as np
 
 from minigrad.tensor import DEFAULT_FLOAT, Tensor, as_tensor
@@ -48,3 +49,16 @@ def _cast(x, dtype):
     if isinstance(x, Tensor):
         return x if x.dtype == dtype else x.to(dtype)
     return as_tensor(np.asarray(x, dtype=dtype))
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum grad over the axes that broadcasting added or stretched."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)

@@ -2,8 +2,9 @@
 transpose/permute, expand, flip, repeat, split/chunk, cat/stack, pad."""
 import numpy as np
 
+from minigrad.ops.promote import unbroadcast
 from minigrad.ops.reductions import dims
-from minigrad.tensor import as_tensor, record, unbroadcast
+from minigrad.tensor import as_tensor, record
 
 
 def _sizes(shape):
