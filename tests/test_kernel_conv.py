@@ -193,3 +193,20 @@ def test_batch_norm_statistics_are_bit_identical_for_any_thread_count(dtype):
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(2, 13), w=st.integers(2, 13),
+       seed=seeds, ties=st.booleans())
+def test_max_pool2d_2x2_stride_2_fast_path_matches_reference(simd, threads, dtype, n, c, h, w,
+                                                            seed, ties):
+    """The vectorized 2x2 stride-2 windows (odd sizes, NaN, infinities, ties)."""
+    x = random_array(seed, (n, c, h, w), dtype)
+    if ties:
+        x = np.round(x)
+    flat = x.reshape(-1)
+    rng = np.random.default_rng(seed)
+    flat[rng.integers(0, flat.size, 4)] = rng.choice([np.nan, -np.inf, np.inf], 4)
+    y, idx = K.max_pool2d(x, 2, 2, 0, 1)
+    y_ref, idx_ref = R.max_pool2d(x, 2, 2, 0, 1)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
