@@ -6,6 +6,8 @@
  *   input grad     col = w.T @ dy[:, tile], then col2im adds col into dx
  *   weight grad    dw += dy[:, tile] @ col.T
  * A 1x1 convolution with stride 1 and no padding uses x itself as col.
+ * Stride-1 convolutions with enough channels take one GEMM over the whole
+ * batch instead (mg_conv_gemm.h), and so does their input gradient.
  * Tiles depend only on the shapes, each output is summed in a fixed order, and
  * the GEMM is bit-identical for any thread count, so the results are too. */
 
@@ -210,9 +212,12 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
     return (double)g->n * g->oc * g->oh * g->ow * g->c * g->kh * g->kw;
 }
 
+#include "mg_conv_gemm.h"
+
 int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const MG_T *b,
                   int relu, MG_T *y)
 {
+    if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
     double work = FN(conv_work)(g);
     MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
@@ -221,6 +226,8 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
 int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,
                                  MG_T *dx)
 {
+    if (FN(conv_bwd_input_folded_ok)(g))
+        return FN(conv_bwd_input_folded)(g, dy, w, dx);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
     double work = FN(conv_work)(g);
     MG_CONV_EACH_IMAGE(g, work,

@@ -63,16 +63,39 @@ def test_conv2d_and_its_gradients_match_reference(simd, threads, dtype, case, se
                      np.abs(g).sum(axis=(0, 2, 3)), terms, dtype)
 
 
+@st.composite
+def folded_cases(draw):
+    """Stride-1 cases with >= 48 output channels and c*kh*kw >= 32: the
+    batch-folded GEMM (the input gradient too, as a convolution of grad_out,
+    when c >= 48)."""
+    n, o = draw(st.integers(1, 3)), draw(st.integers(48, 61))
+    c = draw(st.sampled_from([4, 5, 9, 49, 50]))
+    kh, kw = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    h = max(1, (kh - 1) * d[0] + 1 - 2 * p[0]) + draw(st.integers(0, 9))
+    w = max(1, (kw - 1) * d[1] + 1 - 2 * p[1]) + draw(st.integers(0, 9))
+    return (n, c, h, w), (o, c, kh, kw), (1, 1), p, d
+
+
+@given(case=folded_cases(), seed=seeds, bias=st.booleans())
+def test_conv2d_batch_folded_path_matches_reference(simd, threads, dtype, case, seed, bias):
+    test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
+        simd, threads, dtype, case, seed, bias)
+
+
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
+    ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
     ((7, 16, 33, 33), 1, 2, 0, 1),    # strided 1x1 (a ResNet shortcut)
     ((3, 64, 14, 14), 1, 1, 0, 1),    # 1x1: no im2col
 ])
 def test_conv2d_is_bit_identical_for_any_thread_count(dtype, shape, k, s, p, d):
     x = random_array(0, shape, dtype)
-    w = random_array(1, (20, shape[1], k, k), dtype)
-    b = random_array(2, (20,), dtype)
+    o = 20 if shape[1] < 48 else 52
+    w = random_array(1, (o, shape[1], k, k), dtype)
+    b = random_array(2, (o,), dtype)
     geo = dict(stride=s, padding=p, dilation=d)
     g = random_array(3, K.conv2d(x, w, b, **geo).shape, dtype)
     before, results = K.get_num_threads(), []
