@@ -8,14 +8,8 @@
 #define MG_LANES 8
 
 /* Eight lanes as one vector (in double for the sums), so each loop below
- * vectorizes whatever the instruction set; with GCC on x86-64 Linux the
- * plane loops are also compiled for AVX-512 and chosen at load time
- * (target_clones). The lanes are added in the same order either way. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MG_BN_CLONES __attribute__((target_clones("avx512f", "default")))
-#else
-#define MG_BN_CLONES
-#endif
+ * vectorizes whatever the instruction set (and MG_NCHW_CLONES compiles them
+ * for AVX-512 too); the lanes are added in the same order either way. */
 typedef MG_T FN(t8) __attribute__((vector_size(MG_LANES * sizeof(MG_T))));
 typedef double FN(d8) __attribute__((vector_size(MG_LANES * sizeof(double))));
 typedef int64_t FN(m8) __attribute__((vector_size(MG_LANES * sizeof(double))));
@@ -53,7 +47,7 @@ static double FN(lanes_total)(const FN(d8) *acc, double tail)
     return s + tail;
 }
 
-MG_BN_CLONES static double FN(plane_sum)(const MG_T *x, ptrdiff_t n)
+MG_NCHW_CLONES static double FN(plane_sum)(const MG_T *x, ptrdiff_t n)
 {
     FN(d8) acc = {0};
     double tail = 0;
@@ -68,7 +62,7 @@ MG_BN_CLONES static double FN(plane_sum)(const MG_T *x, ptrdiff_t n)
 }
 
 /* sum of (x - mean)^2 */
-MG_BN_CLONES static double FN(plane_sqdev)(const MG_T *x, ptrdiff_t n, double mean)
+MG_NCHW_CLONES static double FN(plane_sqdev)(const MG_T *x, ptrdiff_t n, double mean)
 {
     FN(d8) acc = {0};
     double tail = 0;
@@ -84,7 +78,7 @@ MG_BN_CLONES static double FN(plane_sqdev)(const MG_T *x, ptrdiff_t n, double me
 }
 
 /* y = (x - mean) * scale + b, then max(y, 0) if relu. */
-MG_BN_CLONES static void FN(plane_normalize)(const MG_T *x, ptrdiff_t n, double mean,
+MG_NCHW_CLONES static void FN(plane_normalize)(const MG_T *x, ptrdiff_t n, double mean,
                                              double scale, double b, int relu, MG_T *y)
 {
     ptrdiff_t i = 0;
@@ -102,7 +96,7 @@ MG_BN_CLONES static void FN(plane_normalize)(const MG_T *x, ptrdiff_t n, double 
 }
 
 /* *sg += sum g, *sgx += sum g * (x - mean), g = dy masked by y > 0 when y. */
-MG_BN_CLONES static void FN(plane_grad_sums)(const MG_T *dy, const MG_T *y, const MG_T *x,
+MG_NCHW_CLONES static void FN(plane_grad_sums)(const MG_T *dy, const MG_T *y, const MG_T *x,
                                              ptrdiff_t n, double mean, double *sg, double *sgx)
 {
     FN(d8) a = {0}, b = {0};
@@ -125,7 +119,7 @@ MG_BN_CLONES static void FN(plane_grad_sums)(const MG_T *dy, const MG_T *y, cons
 }
 
 /* dx = k * (g - (x - mean) * u - sub), g as above. */
-MG_BN_CLONES static void FN(plane_grad_x)(const MG_T *dy, const MG_T *y, const MG_T *x,
+MG_NCHW_CLONES static void FN(plane_grad_x)(const MG_T *dy, const MG_T *y, const MG_T *x,
                                           ptrdiff_t n, double mean, double k, double u,
                                           double sub, MG_T *dx)
 {
@@ -217,7 +211,6 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
 }
 
 #undef MG_LANES
-#undef MG_BN_CLONES
 #undef MG_BN_LOAD
 #undef MG_BN_STORE
 #undef MG_BN_MASKED

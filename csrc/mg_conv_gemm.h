@@ -41,35 +41,51 @@ static void FN(conv_pad_input)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t
     });
 }
 
+/* One output plane (+ bias, ReLU) from its padded rows. */
+MG_NCHW_CLONES static void FN(conv_compact_plane)(const mg_conv2d_geom *g, const MG_T *src,
+                                                  ptrdiff_t wp, MG_T bias, int relu, MG_T *dst)
+{
+    for (ptrdiff_t r = 0; r < g->oh; r++) {
+        const MG_T *s = src + r * wp;
+        MG_T *d = dst + r * g->ow;
+        if (relu)
+            for (ptrdiff_t q = 0; q < g->ow; q++) {
+                MG_T v = s[q] + bias;
+                d[q] = v <= 0 ? 0 : v; /* NaN stays, as the GEMM's fused ReLU */
+            }
+        else
+            for (ptrdiff_t q = 0; q < g->ow; q++) d[q] = s[q] + bias;
+    }
+}
+
 /* y (+ bias, ReLU) from the padded output yp (n x oc x Q). */
 static void FN(conv_compact)(const mg_conv2d_geom *g, const MG_T *yp, ptrdiff_t Q,
                              ptrdiff_t wp, const MG_T *b, int relu, MG_T *y)
 {
     const ptrdiff_t ohw = g->oh * g->ow;
     MG_NCHW_FOR(g->n * g->oc, g->n * g->oc * ohw, row, {
-        const MG_T *src = yp + row * Q;
-        MG_T *dst = y + row * ohw;
-        const MG_T bias = b ? b[row % g->oc] : 0;
-        for (ptrdiff_t r = 0; r < g->oh; r++) {
-            const MG_T *s = src + r * wp;
-            MG_T *d = dst + r * g->ow;
-            if (relu)
-                for (ptrdiff_t q = 0; q < g->ow; q++) {
-                    MG_T v = s[q] + bias;
-                    d[q] = v > 0 ? v : 0;
-                }
-            else
-                for (ptrdiff_t q = 0; q < g->ow; q++) d[q] = s[q] + bias;
-        }
+        FN(conv_compact_plane)(g, yp + row * Q, wp, b ? b[row % g->oc] : 0, relu,
+                               y + row * ohw);
     });
 }
 
-/* Row k of a B sliver (nr wide) = src + offs[k]; inlined with nr constant,
- * so each copy is a few vector moves rather than a call to memcpy. */
+/* Row k of a B sliver (nr wide) = src + offs[k]: with nr a constant each
+ * copy is a few vector moves rather than a call to memcpy. */
 static inline __attribute__((always_inline)) void FN(conv_copy_rows)(
     const ptrdiff_t nr, ptrdiff_t K, const MG_T *src, const ptrdiff_t *offs, MG_T *bp)
 {
     for (ptrdiff_t k = 0; k < K; k++) memcpy(bp + k * nr, src + offs[k], (size_t)nr * sizeof(MG_T));
+}
+
+MG_NCHW_CLONES static void FN(conv_pack_sliver)(ptrdiff_t nr, ptrdiff_t K, const MG_T *src,
+                                                const ptrdiff_t *offs, MG_T *bp)
+{
+    if (nr * (ptrdiff_t)sizeof(MG_T) == 128)
+        FN(conv_copy_rows)(128 / sizeof(MG_T), K, src, offs, bp);
+    else if (nr * (ptrdiff_t)sizeof(MG_T) == 64)
+        FN(conv_copy_rows)(64 / sizeof(MG_T), K, src, offs, bp);
+    else
+        FN(conv_copy_rows)(nr, K, src, offs, bp);
 }
 
 /* y = conv2d(x, w) + b (ReLU if relu), stride 1; w is (oc, c * kh * kw). */
@@ -120,12 +136,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
             const int inside = q0 + n <= Q;
             if (inside) {
                 const MG_T *src = xp + img * xs + q0;
-                if (nr == 32)
-                    FN(conv_copy_rows)(32, K, src, offs, bp);
-                else if (nr == 16)
-                    FN(conv_copy_rows)(16, K, src, offs, bp);
-                else
-                    FN(conv_copy_rows)(nr, K, src, offs, bp);
+                FN(conv_pack_sliver)(nr, K, src, offs, bp);
             } else {
                 for (ptrdiff_t j0 = 0; j0 < n;) {
                     ptrdiff_t im = (col0 + j0) / Q, q = (col0 + j0) % Q;

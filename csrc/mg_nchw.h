@@ -14,6 +14,14 @@
 /* Fewer multiply-adds (or elements for pooling and batch norm): one thread. */
 #define MG_NCHW_SERIAL_WORK ((ptrdiff_t)1 << 16)
 
+/* Plane loops of the NCHW kernels are also compiled for AVX-512 and picked
+ * at load time where GCC can (target_clones needs ifunc: x86-64 Linux). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MG_NCHW_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define MG_NCHW_CLONES
+#endif
+
 /* 64-byte aligned, never NULL for 0 bytes unless memory ran out. */
 static void *mg_conv_alloc(size_t bytes)
 {
