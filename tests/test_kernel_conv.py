@@ -84,6 +84,15 @@ def test_conv2d_batch_folded_path_matches_reference(simd, threads, dtype, case, 
         simd, threads, dtype, case, seed, bias)
 
 
+@pytest.mark.parametrize("case", [
+    ((20, 40, 6, 7), (9, 40, 3, 3), (1, 1), (1, 1), (1, 1)),    # dW: images side by side
+    ((19, 12, 5, 5), (70, 12, 2, 3), (1, 1), (0, 2), (2, 1)),   # ... dw untransposed
+])
+def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads, dtype, case):
+    test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
+        simd, threads, dtype, case, 7, True)
+
+
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
     ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
