@@ -6,6 +6,9 @@
 
 /* An im2col tile (K rows x some output rows) takes at most this many bytes. */
 #define MG_CONV_COL_BYTES ((size_t)512 << 10)
+/* Stride-1 convolutions over the whole batch (mg_conv_gemm.h) when their
+ * padded input and output copies take at most this many bytes. */
+#define MG_CONV_FOLD_BYTES ((double)(64 << 20))
 /* Weight gradient: images are summed in at most this many fixed groups (the
  * groups run in parallel; their partial sums, added in order, need
  * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */
