@@ -1,6 +1,7 @@
 """The convnet benchmark: minigrad's conv2d kernels, layer by layer (forward,
 input gradient, weight gradient), against PyTorch CPU (oneDNN) and minigrad's
-NumPy reference, then a whole training epoch of the small convnet
+NumPy reference; batch norm with ReLU and max pooling at the same activations
+against PyTorch; then a whole training epoch of the small convnet
 (``minigrad.models.simple_cnn``) against the same network in PyTorch.
 
     python benchmarks/conv.py [--threads 1 2] [--repeats 7] [--images 2048]
@@ -70,6 +71,51 @@ def layer_rows(batch, repeats, report):
                    f"{t_torch / t_mg:>8.2f} {t_np / t_mg:>7.1f}")
 
 
+def _norm_pool_products(x):
+    """(minigrad, torch) callables: batch norm + ReLU (training mode) and 2x2
+    max pooling of its output, forward and backward."""
+    import torch
+
+    from minigrad import kernels as K
+
+    c = x.shape[1]
+    ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
+    bn = dict(training=True, momentum=0.1, eps=1e-5, relu=True)
+    y, mean, invstd = K.batch_norm(x, ones, zeros, zeros.copy(), ones.copy(), **bn)
+    pool_y, idx = K.max_pool2d(y, 2, 2, 0, 1)
+    tx = torch.from_numpy(x).requires_grad_()
+    tbn = torch.nn.BatchNorm2d(c)
+    ty = torch.relu(tbn(tx))
+    tpy = torch.nn.functional.max_pool2d(ty, 2)
+    return {
+        "bn+relu fwd": (lambda: K.batch_norm(x, ones, zeros, zeros.copy(), ones.copy(), **bn),
+                        lambda: torch.relu(tbn(tx.detach()))),
+        "bn+relu bwd": (lambda: K.batch_norm_backward(x, x, ones, mean, invstd, training=True,
+                                                      y=y),
+                        lambda: torch.autograd.grad(ty, (tx,), tx.detach(), retain_graph=True)),
+        "maxpool fwd": (lambda: K.max_pool2d(y, 2, 2, 0, 1),
+                        lambda: torch.nn.functional.max_pool2d(ty.detach(), 2)),
+        "maxpool bwd": (lambda: K.max_pool2d_backward(pool_y, idx, y.shape),
+                        lambda: torch.autograd.grad(tpy, (ty,), tpy.detach(),
+                                                    retain_graph=True)),
+    }
+
+
+def norm_pool_rows(batch, repeats, report):
+    """Batch norm with its ReLU and 2x2 max pooling at the convnet's
+    activation shapes, forward and backward, against PyTorch."""
+    from harness import measure_pair
+
+    rng = np.random.default_rng(0)
+    report(f"{'activation':<28} {'op':<14} {'minigrad':>10} {'torch':>10} {'torch/mg':>8}")
+    for _, c, h in LAYERS:
+        x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
+        for name, (f_mg, f_torch) in _norm_pool_products(x).items():
+            t_mg, t_torch = measure_pair(f_mg, f_torch, repeats)
+            report(f"{f'{batch}x{c}x{h}x{h}':<28} {name:<14} {t_mg * 1e3:>8.3f}ms "
+                   f"{t_torch * 1e3:>8.3f}ms {t_torch / t_mg:>8.2f}")
+
+
 def epoch_pair(images, batch, repeats, report):
     """One epoch of simple_cnn (width 32) on random digits-shaped data: forward,
     cross-entropy, backward, SGD with momentum, in minigrad and in PyTorch."""
@@ -136,6 +182,7 @@ def child(threads, repeats, images):
     print(f"# threads={threads} cpu={info.get('cpu')} simd={mg.kernels.simd_path()} "
           f"torch={torch.__version__}", flush=True)
     layer_rows(64, repeats, lambda line: print(line, flush=True))
+    norm_pool_rows(64, repeats, lambda line: print(line, flush=True))
     epoch_pair(images, 64, max(3, repeats // 2), lambda line: print(line, flush=True))
 
 

@@ -6,6 +6,9 @@
 
 /* An im2col tile (K rows x some output rows) takes at most this many bytes. */
 #define MG_CONV_COL_BYTES ((size_t)512 << 10)
+/* Stride-1 convolutions over the whole batch (mg_conv_gemm.h) when their
+ * padded input and output copies take at most this many bytes. */
+#define MG_CONV_FOLD_BYTES ((double)(64 << 20))
 /* Weight gradient: images are summed in at most this many fixed groups (the
  * groups run in parallel; their partial sums, added in order, need
  * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */
@@ -13,6 +16,14 @@
 #define MG_CONV_PART_ELEMS ((ptrdiff_t)1 << 22)
 /* Fewer multiply-adds (or elements for pooling and batch norm): one thread. */
 #define MG_NCHW_SERIAL_WORK ((ptrdiff_t)1 << 16)
+
+/* Plane loops of the NCHW kernels are also compiled for AVX-512 and picked
+ * at load time where GCC can (target_clones needs ifunc: x86-64 Linux). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MG_NCHW_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define MG_NCHW_CLONES
+#endif
 
 /* 64-byte aligned, never NULL for 0 bytes unless memory ran out. */
 static void *mg_conv_alloc(size_t bytes)

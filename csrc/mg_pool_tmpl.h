@@ -15,6 +15,84 @@ static inline void FN(pool_range)(ptrdiff_t o, ptrdiff_t k, ptrdiff_t s, ptrdiff
     *hi = b > size ? size : b;
 }
 
+/* 16-byte vectors of MG_PL lanes for the 2x2 stride-2 max pool. */
+#define MG_PL ((int)(16 / sizeof(MG_T)))
+typedef MG_T FN(pv) __attribute__((vector_size(16)));
+#ifndef MG_POOL_LANE_f32
+#define MG_POOL_LANE_f32 int32_t
+#define MG_POOL_LANE_f64 int64_t
+#endif
+typedef MG_CAT(MG_POOL_LANE, MG_S) FN(pi);                 /* lane masks and indices */
+typedef FN(pi) FN(pm) __attribute__((vector_size(16)));
+
+/* take b where b > a or b is NaN (PyTorch's rule), else a. */
+static inline void FN(pool_take)(FN(pv) *m, FN(pm) *at, FN(pv) b, FN(pm) bi)
+{
+    FN(pm) t = (b > *m) | (b != b);
+    *m = (FN(pv))(((FN(pm))b & t) | ((FN(pm))*m & ~t));
+    *at = (bi & t) | (*at & ~t);
+}
+
+/* Outputs [ow, ow + n) (n <= MG_PL) of output row oh of a 2x2 stride-2
+ * window, MG_PL at a time in vectors: no branch on the data. */
+static inline void FN(max_pool_2x2)(const MG_T *xp, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow,
+                                    ptrdiff_t n, MG_T *yp, int64_t *ip)
+{
+    MG_T v[4][MG_PL];
+    FN(pi) at[4][MG_PL];
+    for (int r = 0; r < 2; r++)
+        for (int e = 0; e < 2; e++)
+            for (int k = 0; k < MG_PL; k++) {
+                ptrdiff_t off = (2 * oh + r) * w + 2 * (ow + (k < n ? k : 0)) + e;
+                v[2 * r + e][k] = xp[off];
+                at[2 * r + e][k] = off;
+            }
+    FN(pv) m, b;
+    memcpy(&m, v[0], sizeof m);
+    FN(pm) best, bi;
+    memcpy(&best, at[0], sizeof best);
+    for (int q = 1; q < 4; q++) {
+        memcpy(&b, v[q], sizeof b);
+        memcpy(&bi, at[q], sizeof bi);
+        FN(pool_take)(&m, &best, b, bi);
+    }
+    for (int k = 0; k < n; k++) {
+        yp[k] = m[k];
+        ip[k] = best[k];
+    }
+}
+
+/* One plane without padding: every window is inside the plane, so the
+ * first element starts the maximum and the rest are branch-free selects
+ * (random data would mispredict a branch per element). */
+static void FN(max_pool_plane_nopad)(const mg_conv2d_geom *g, const MG_T *xp, MG_T *yp,
+                                     int64_t *ip)
+{
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1) {
+        for (ptrdiff_t oh = 0; oh < g->oh; oh++)
+            for (ptrdiff_t ow = 0; ow < g->ow; ow += MG_PL)
+                FN(max_pool_2x2)(xp, g->w, oh, ow, g->ow - ow < MG_PL ? g->ow - ow : MG_PL,
+                                 yp + oh * g->ow + ow, ip + oh * g->ow + ow);
+        return;
+    }
+    for (ptrdiff_t oh = 0; oh < g->oh; oh++)
+        for (ptrdiff_t ow = 0; ow < g->ow; ow++) {
+            const ptrdiff_t h0 = oh * g->sh, w0 = ow * g->sw;
+            int64_t best = h0 * g->w + w0;
+            MG_T m = xp[best];
+            for (ptrdiff_t i = 0; i < g->kh; i++)
+                for (ptrdiff_t j = i == 0; j < g->kw; j++) {
+                    int64_t at = (h0 + i * g->dh) * g->w + w0 + j * g->dw;
+                    MG_T v = xp[at];
+                    int take = (v > m) | (v != v);
+                    m = take ? v : m;
+                    best = take ? at : best;
+                }
+            yp[oh * g->ow + ow] = m;
+            ip[oh * g->ow + ow] = best;
+        }
+}
+
 void FN(mg_max_pool2d)(const mg_conv2d_geom *g, const MG_T *x, MG_T *y, int64_t *indices)
 {
     const ptrdiff_t hw = g->h * g->w, ohw = g->oh * g->ow;
@@ -22,6 +100,10 @@ void FN(mg_max_pool2d)(const mg_conv2d_geom *g, const MG_T *x, MG_T *y, int64_t 
         const MG_T *xp = x + q * hw;
         MG_T *yp = y + q * ohw;
         int64_t *ip = indices + q * ohw;
+        if (g->ph == 0 && g->pw == 0) {
+            FN(max_pool_plane_nopad)(g, xp, yp, ip);
+            continue;
+        }
         for (ptrdiff_t oh = 0; oh < g->oh; oh++)
             for (ptrdiff_t ow = 0; ow < g->ow; ow++) {
                 ptrdiff_t h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw, best = -1;
@@ -156,3 +238,4 @@ void FN(mg_adaptive_avg_pool2d_backward)(const mg_conv2d_geom *g, const MG_T *dy
     });
 }
 
+#undef MG_PL

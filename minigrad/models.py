@@ -5,7 +5,9 @@ configurable)."""
 import numpy as np
 
 from minigrad import nn
+from minigrad.grad_mode import no_grad
 from minigrad.nn import functional as F
+from minigrad.nn.conv import _BatchNorm
 from minigrad.ops.creation import generator
 
 
@@ -117,4 +119,30 @@ def resnet34(num_classes=1000, in_channels=3, width=64, small_input=False, **kwa
                   **kwargs)
 
 
-__all__ = ["BasicBlock", "ResNet", "resnet18", "resnet34", "simple_cnn"]
+def update_bn(loader, model):
+    """Recompute every batch norm's running statistics with the model as it is
+    now (PyTorch's torch.optim.swa_utils.update_bn): statistics reset, then one
+    pass over ``loader`` (batches, or (input, ...) lists) in training mode
+    without gradients, averaging all batches equally (momentum None). The
+    model's mode and the layers' momenta are restored."""
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm) and
+           m.running_mean is not None]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = model.training
+    model.train()
+    try:
+        with no_grad():
+            for batch in loader:
+                model(batch[0] if isinstance(batch, (list, tuple)) else batch)
+    finally:
+        for m, momentum in zip(bns, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+__all__ = ["BasicBlock", "ResNet", "resnet18", "resnet34", "simple_cnn", "update_bn"]

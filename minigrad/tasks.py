@@ -30,7 +30,9 @@ PIXELS = 28 * 28
 ARCHS = {
     # --arch cnn (models.simple_cnn) and resnet (ResNet-18) on 1x28x28 images, SGD with
     # weight decay 5e-4: the same keys as a task's recipe. Measured (one-cycle SGD):
-    # resnet 99.78% on 3v7, cnn 99.05% on digits; the other rates are unmeasured.
+    # resnet 99.78% on 3v7; cnn on 3v7 99.78% (8 epochs), 96.06% (1); on digits 99.00% (8),
+    # 94.55% (1), with the batch-norm statistics recomputed at the end of fit; the other
+    # rates are unmeasured.
     "cnn": dict(hidden=32, epochs=8, opt="sgd", schedule="one-cycle", momentum=0.9,
                 lr={("sgd", "constant"): 0.05, ("sgd", "one-cycle"): 0.2,
                     ("adam", "constant"): 0.001, ("adam", "one-cycle"): 0.005}),
@@ -190,10 +192,34 @@ def make_learner(settings, train, valid, batch_size=64, seed=0, log=print):
                       metrics=[metric], log=log)
 
 
+def _batch_norm_refresh():
+    """A callback that, after the last epoch's training (or a stop), recomputes
+    the batch norms' running statistics for the final weights over one pass of
+    the training set (models.update_bn), before that epoch's validation. With a
+    one-cycle schedule the weights move fast until the last batches, and
+    running statistics with momentum 0.1 trail them: a one-epoch cnn on 3v7
+    validated at 47% without it."""
+    from minigrad import models
+    from minigrad.callbacks import Callback
+
+    class BatchNormRefresh(Callback):
+        order = 50  # after the schedulers and stop rules
+
+        def after_train(self):
+            if self.epoch == self.n_epoch - 1 or self.stop_reason is not None:
+                models.update_bn(self.dls.train, self.model)
+
+    return BatchNormRefresh()
+
+
 def fit(learn, settings, **kwargs):
     """Train with the recipe's schedule: ``fit`` at a constant rate, or
     ``fit_one_cycle`` with the rate as lr_max. ``kwargs`` go to ``fit``
-    (stop rules, progress). Returns the recorder's history."""
+    (stop rules, progress). Convolutional models get their batch-norm
+    statistics recomputed at the end (``_batch_norm_refresh``). Returns the
+    recorder's history."""
+    if settings.get("arch", "mlp") != "mlp":
+        kwargs["cbs"] = [*kwargs.get("cbs", ()), _batch_norm_refresh()]
     if settings["schedule"] == "one-cycle":
         return learn.fit_one_cycle(settings["epochs"], settings["lr"], **kwargs)
     return learn.fit(settings["epochs"], **kwargs)

@@ -63,16 +63,48 @@ def test_conv2d_and_its_gradients_match_reference(simd, threads, dtype, case, se
                      np.abs(g).sum(axis=(0, 2, 3)), terms, dtype)
 
 
+@st.composite
+def folded_cases(draw):
+    """Stride-1 cases with >= 48 output channels and c*kh*kw >= 32: the
+    batch-folded GEMM (the input gradient too, as a convolution of grad_out,
+    when c >= 48)."""
+    n, o = draw(st.integers(1, 3)), draw(st.integers(48, 70))  # dW: over 64 untransposed
+    c = draw(st.sampled_from([4, 5, 9, 49, 50]))
+    kh, kw = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    h = max(1, (kh - 1) * d[0] + 1 - 2 * p[0]) + draw(st.integers(0, 9))
+    w = max(1, (kw - 1) * d[1] + 1 - 2 * p[1]) + draw(st.integers(0, 9))
+    return (n, c, h, w), (o, c, kh, kw), (1, 1), p, d
+
+
+@given(case=folded_cases(), seed=seeds, bias=st.booleans())
+def test_conv2d_batch_folded_path_matches_reference(simd, threads, dtype, case, seed, bias):
+    test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
+        simd, threads, dtype, case, seed, bias)
+
+
+@pytest.mark.parametrize("case", [
+    ((20, 40, 6, 7), (9, 40, 3, 3), (1, 1), (1, 1), (1, 1)),    # dW: images side by side
+    ((19, 12, 5, 5), (70, 12, 2, 3), (1, 1), (0, 2), (2, 1)),   # ... dw untransposed
+])
+def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads, dtype, case):
+    test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
+        simd, threads, dtype, case, 7, True)
+
+
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
+    ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
     ((7, 16, 33, 33), 1, 2, 0, 1),    # strided 1x1 (a ResNet shortcut)
     ((3, 64, 14, 14), 1, 1, 0, 1),    # 1x1: no im2col
 ])
 def test_conv2d_is_bit_identical_for_any_thread_count(dtype, shape, k, s, p, d):
     x = random_array(0, shape, dtype)
-    w = random_array(1, (20, shape[1], k, k), dtype)
-    b = random_array(2, (20,), dtype)
+    o = 20 if shape[1] < 48 else 52
+    w = random_array(1, (o, shape[1], k, k), dtype)
+    b = random_array(2, (o,), dtype)
     geo = dict(stride=s, padding=p, dilation=d)
     g = random_array(3, K.conv2d(x, w, b, **geo).shape, dtype)
     before, results = K.get_num_threads(), []
@@ -193,3 +225,20 @@ def test_batch_norm_statistics_are_bit_identical_for_any_thread_count(dtype):
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(2, 13), w=st.integers(2, 13),
+       seed=seeds, ties=st.booleans())
+def test_max_pool2d_2x2_stride_2_fast_path_matches_reference(simd, threads, dtype, n, c, h, w,
+                                                            seed, ties):
+    """The vectorized 2x2 stride-2 windows (odd sizes, NaN, infinities, ties)."""
+    x = random_array(seed, (n, c, h, w), dtype)
+    if ties:
+        x = np.round(x)
+    flat = x.reshape(-1)
+    rng = np.random.default_rng(seed)
+    flat[rng.integers(0, flat.size, 4)] = rng.choice([np.nan, -np.inf, np.inf], 4)
+    y, idx = K.max_pool2d(x, 2, 2, 0, 1)
+    y_ref, idx_ref = R.max_pool2d(x, 2, 2, 0, 1)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)

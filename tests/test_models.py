@@ -56,3 +56,18 @@ def test_models_load_pytorch_weights_and_agree(name):
         np.testing.assert_allclose(p.grad.numpy() / scale, tp.grad.numpy() / scale, atol=1e-4)
     for (n, b), (_, tb) in zip(m.named_buffers(), tm.named_buffers(), strict=True):
         np.testing.assert_allclose(b.numpy(), tb.numpy(), rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def test_update_bn_recomputes_running_statistics_as_an_equal_average_of_batches():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (n, 3, 4, 5)).astype(np.float32) for n in (4, 6)]
+    model = mg.nn.Sequential(mg.nn.BatchNorm2d(3, momentum=0.3), mg.nn.ReLU())
+    bn = model.layers[0]
+    bn.running_mean.numpy()[...] = 100.0
+    model.eval()
+    models.update_bn([(mg.tensor(b), None) for b in batches], model)
+    means = [b.mean(axis=(0, 2, 3)) for b in batches]
+    variances = [b.var(axis=(0, 2, 3), ddof=1) for b in batches]
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(means, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), np.mean(variances, axis=0), rtol=1e-5)
+    assert bn.momentum == 0.3 and not model.training and int(bn.num_batches_tracked.item()) == 2

@@ -145,6 +145,13 @@ class _BatchNorm(Module):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
+    def reset_running_stats(self):
+        """running_mean 0, running_var 1, num_batches_tracked 0 (PyTorch's)."""
+        if self.running_mean is not None:
+            self.running_mean._a[...] = 0
+            self.running_var._a[...] = 1
+            self.num_batches_tracked._a[...] = 0
+
     def _check(self, x):
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__}: expected a {self._ndims[0]}-D input, "
