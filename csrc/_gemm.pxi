@@ -107,3 +107,41 @@ def _set_ftz(bint on):
     thread (x86 MXCSR); returns the previous setting. For benchmarks that
     time NumPy on equal floating-point terms; kernels never need it."""
     return bool(mg_set_ftz(on))
+
+
+cdef extern from *:
+    """
+    int mg_gemm_get_blocking_f32(int *out);
+    int mg_gemm_get_blocking_f64(int *out);
+    void mg_gemm_set_blocking_f32(int mc, int kc, int nc);
+    void mg_gemm_set_blocking_f64(int mc, int kc, int nc);
+    """
+    int mg_gemm_get_blocking_f32(int *out)
+    int mg_gemm_get_blocking_f64(int *out)
+    void mg_gemm_set_blocking_f32(int mc, int kc, int nc) nogil
+    void mg_gemm_set_blocking_f64(int mc, int kc, int nc) nogil
+
+
+def _gemm_blocking(dtype="float32"):
+    """The GEMM's cache blocking on the active SIMD path for ``dtype``:
+    ``(mc, kc, nc)``, chosen from CPUID unless forced (tests, benchmarks)."""
+    cdef int out[3]
+    if np.dtype(dtype) == np.float32:
+        mg_gemm_get_blocking_f32(out)
+    elif np.dtype(dtype) == np.float64:
+        mg_gemm_get_blocking_f64(out)
+    else:
+        raise ValueError(f"_gemm_blocking: dtype must be float32 or float64, got {dtype}")
+    return out[0], out[1], out[2]
+
+
+def _set_gemm_blocking(int mc=0, int kc=0, int nc=0, dtype=None):
+    """Force the GEMM's blocking (elements; 0 restores the CPUID choice) for
+    ``dtype`` (both float types when None). Results change only in rounding
+    (sums split at other depths); for tests and benchmarks."""
+    if mc < 0 or kc < 0 or nc < 0:
+        raise ValueError(f"_set_gemm_blocking: sizes must be >= 0, got {mc}, {kc}, {nc}")
+    if dtype is None or np.dtype(dtype) == np.float32:
+        mg_gemm_set_blocking_f32(mc, kc, nc)
+    if dtype is None or np.dtype(dtype) == np.float64:
+        mg_gemm_set_blocking_f64(mc, kc, nc)
