@@ -1,5 +1,16 @@
 # matmul and linear (included by _kernels.pyx).
 
+cdef inline int _gemm_call(int t, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, void *pA,
+                           Py_ssize_t rsa, Py_ssize_t csa, void *pB, Py_ssize_t rsb,
+                           Py_ssize_t csb, void *pC, bint accumulate, void *bp,
+                           bint relu) noexcept nogil:
+    if t == cnp.NPY_FLOAT32:
+        return mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB, rsb, csb,
+                           <float *>pC, N, accumulate, <float *>bp, relu)
+    return mg_gemm_f64(M, N, K, <double *>pA, rsa, csa, <double *>pB, rsb, csb,
+                       <double *>pC, N, accumulate, <double *>bp, relu)
+
+
 cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint trans_b,
                                object out, bint accumulate, object bias, bint relu,
                                str aname, str bname):
@@ -36,23 +47,26 @@ cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint tr
         _contiguous(D, fn, "b")
     if accumulate and out is None:
         raise ValueError(f"{fn}: accumulate=True needs out=")
-    C = _output(out, (M, N), t, fn, "out")
-    _disjoint(C, A, fn, "out", aname, False)
-    _disjoint(C, B, fn, "out", bname, False)
-    if D is not None:
-        _disjoint(C, D, fn, "out", "b", False)
+    cdef cnp.npy_intp dims[2]
+    if out is None:  # a new array overlaps nothing
+        dims[0], dims[1] = M, N
+        C = cnp.PyArray_EMPTY(2, dims, t, 0)
+    else:
+        C = _output(out, (M, N), t, fn, "out")
+        _disjoint(C, A, fn, "out", aname, False)
+        _disjoint(C, B, fn, "out", bname, False)
+        if D is not None:
+            _disjoint(C, D, fn, "out", "b", False)
     cdef int rc
     cdef void *bp = _data(D) if D is not None else NULL
     cdef void *pA = _data(A)
     cdef void *pB = _data(B)
     cdef void *pC = _data(C)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            rc = mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB,
-                             rsb, csb, <float *>pC, N, accumulate, <float *>bp, relu)
-        else:
-            rc = mg_gemm_f64(M, N, K, <double *>pA, rsa, csa, <double *>pB,
-                             rsb, csb, <double *>pC, N, accumulate, <double *>bp, relu)
+    if <double>M * N * K < 65536.0:  # ~1 us or less: releasing the GIL costs more
+        rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
+    else:
+        with nogil:
+            rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
     if rc != 0:
         raise MemoryError(f"{fn}: could not allocate packing buffers")
     return C
@@ -145,3 +159,4 @@ def _set_gemm_blocking(int mc=0, int kc=0, int nc=0, dtype=None):
         mg_gemm_set_blocking_f32(mc, kc, nc)
     if dtype is None or np.dtype(dtype) == np.float64:
         mg_gemm_set_blocking_f64(mc, kc, nc)
+

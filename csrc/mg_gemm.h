@@ -282,6 +282,67 @@ static void FN(gemm_units)(const OPS *ops, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t
     }
 }
 
+/* One GEMM's operands and blocks, shared by its team. */
+typedef struct {
+    const OPS *ops;
+    ptrdiff_t M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block, mc;
+    const MG_T *A, *B, *bias;
+    MG_T *C, *bp, *ap;
+    int accumulate, relu, direct;
+} FN(gemm_job);
+
+/* Thread t's share of a GEMM run by nt threads (OpenMP worksharing inside;
+ * called outside any parallel region when nt is 1). */
+static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
+{
+    const OPS *ops = g->ops;
+    const int mr = ops->mr, nr = ops->nr, direct = g->direct;
+    const ptrdiff_t M = g->M, N = g->N, K = g->K, rsa = g->rsa, csa = g->csa;
+    const ptrdiff_t rsb = g->rsb, csb = g->csb, rsc = g->rsc, csc = g->csc, mc = g->mc;
+    MG_T *bp = g->bp, *ap = g->ap;
+    MG_T *edge = direct ? ap + (size_t)t * mr * g->kc_block : NULL; /* edge sliver */
+    for (ptrdiff_t jc = 0; jc < N; jc += g->nc_block) {
+        ptrdiff_t nc = N - jc < g->nc_block ? N - jc : g->nc_block;
+        ptrdiff_t nsl = (nc + nr - 1) / nr;
+        for (ptrdiff_t pc = 0; pc < K; pc += g->kc_block) {
+            ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
+            int last = pc + kc == K, load_c = g->accumulate || pc > 0;
+            const MG_T *b_j = last && g->bias ? g->bias + jc : NULL;
+#pragma omp for schedule(static)
+            for (ptrdiff_t s = 0; s < nsl; s++) {
+                ptrdiff_t j = s * nr;
+                int n = (int)(nc - j < nr ? nc - j : nr);
+                const MG_T *b = g->B + pc * rsb + (jc + j) * csb;
+                if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
+                    ops->pack_bt(kc, n, b, csb, bp + j * kc);
+                else
+                    FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
+            }
+            for (ptrdiff_t ic = 0; ic < M; ic += mc) {
+                ptrdiff_t m = M - ic < mc ? M - ic : mc;
+                ptrdiff_t msl = (m + mr - 1) / mr;
+                const MG_T *a = g->A + ic * rsa + pc * csa;
+                if (!direct) {
+#pragma omp for schedule(static)
+                    for (ptrdiff_t s = 0; s < msl; s++) {
+                        ptrdiff_t i = s * mr, rows = m - i < mr ? m - i : mr;
+                        if (csa == 1)
+                            ops->pack_a(rows, kc, a + i * rsa, rsa, ap + i * kc);
+                        else
+                            FN(pack_a)(rows, kc, a + i * rsa, rsa, csa, mr, ap + i * kc);
+                    }
+                }
+                ptrdiff_t total = msl * nsl;
+                FN(gemm_units)(ops, total * t / nt, total * (t + 1) / nt, nsl, m, nc, kc,
+                               direct ? a : ap, rsa, csa, !direct, edge, bp,
+                               g->C + ic * rsc + jc * csc, rsc, csc, load_c, b_j,
+                               last && g->relu);
+#pragma omp barrier
+            }
+        }
+    }
+}
+
 /* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc].
  *
  * Loops: N blocks (nc) > K blocks (kc) > M blocks (mc), as in Goto's
@@ -323,53 +384,19 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
     MG_T *bp = mg_arena_get((b_elems + a_elems) * sizeof(MG_T) + 64);
     if (!bp) return -1;
-    MG_T *ap = bp + (b_elems + 15) / 16 * 16;
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
+                              mc, A, B, bias, C, bp, bp + (b_elems + 15) / 16 * 16,
+                              accumulate, relu, direct};
+    if (nt == 1) { /* no OpenMP region (~0.45 us a call) */
+        unsigned fp = mg_fp_enter();
+        FN(gemm_team)(&job, 0, 1);
+        mg_fp_leave(fp);
+        return 0;
+    }
+#pragma omp parallel num_threads(nt)
     {
         unsigned fp = mg_fp_enter();
-        const int t = mg_thread_id();
-        MG_T *edge = direct ? ap + (size_t)t * mr * kc_block : NULL; /* edge sliver */
-        for (ptrdiff_t jc = 0; jc < N; jc += nc_block) {
-            ptrdiff_t nc = N - jc < nc_block ? N - jc : nc_block;
-            ptrdiff_t nsl = (nc + nr - 1) / nr;
-            for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
-                ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
-                int last = pc + kc == K, load_c = accumulate || pc > 0;
-                const MG_T *b_j = last && bias ? bias + jc : NULL;
-#pragma omp for schedule(static)
-                for (ptrdiff_t s = 0; s < nsl; s++) {
-                    ptrdiff_t j = s * nr;
-                    int n = (int)(nc - j < nr ? nc - j : nr);
-                    const MG_T *b = B + pc * rsb + (jc + j) * csb;
-                    if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
-                        ops->pack_bt(kc, n, b, csb, bp + j * kc);
-                    else
-                        FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
-                }
-                for (ptrdiff_t ic = 0; ic < M; ic += mc) {
-                    ptrdiff_t m = M - ic < mc ? M - ic : mc;
-                    ptrdiff_t msl = (m + mr - 1) / mr;
-                    const MG_T *a = A + ic * rsa + pc * csa;
-                    if (!direct) {
-#pragma omp for schedule(static)
-                        for (ptrdiff_t s = 0; s < msl; s++) {
-                            ptrdiff_t i = s * mr, rows = m - i < mr ? m - i : mr;
-                            if (csa == 1)
-                                ops->pack_a(rows, kc, a + i * rsa, rsa, ap + i * kc);
-                            else
-                                FN(pack_a)(rows, kc, a + i * rsa, rsa, csa, mr, ap + i * kc);
-                        }
-                    }
-                    ptrdiff_t total = msl * nsl;
-                    ptrdiff_t u0 = total * t / nt, u1 = total * (t + 1) / nt;
-                    FN(gemm_units)(ops, u0, u1, nsl, m, nc, kc, direct ? a : ap, rsa, csa,
-                                   !direct, edge, bp, C + ic * rsc + jc * csc, rsc, csc,
-                                   load_c, b_j, last && relu);
-#pragma omp barrier
-                }
-            }
-        }
+        FN(gemm_team)(&job, mg_thread_id(), nt);
         mg_fp_leave(fp);
     }
     return 0;
@@ -385,7 +412,13 @@ static void FN(gemm_small)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
 {
     const ptrdiff_t pieces = (N + MG_SMALL_COLS - 1) / MG_SMALL_COLS;
     int nt = (double)M * N * K < MG_GEMM_SERIAL_WORK || pieces < 2 ? 1 : threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt == 1) { /* no OpenMP region: a batch-1 layer takes well under a microsecond */
+        unsigned fp = mg_fp_enter();
+        ops->small(M, N, K, A, rsa, B, csb, C, ldc, 1, accumulate, bias, relu);
+        mg_fp_leave(fp);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
     {
         unsigned fp = mg_fp_enter();
 #pragma omp for schedule(static)

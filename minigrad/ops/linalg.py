@@ -4,7 +4,7 @@ import numpy as np
 from minigrad import kernels as K
 from minigrad.ops.activations import contiguous
 from minigrad.ops.promote import operands
-from minigrad.tensor import as_tensor, record, unbroadcast
+from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, record, unbroadcast
 
 
 def matmul(a, b):
@@ -42,6 +42,8 @@ def _linear_grads(dz, x, weight, bias, db):
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch (GEMM kernel)."""
+    if type(x) is Tensor and not is_grad_enabled():  # inference: no graph to record
+        return Tensor(K.linear(x._a, weight._a, None if bias is None else bias._a, trans_w=True))
     x = as_tensor(x)
     parents = (x, weight) if bias is None else (x, weight, bias)
     y = K.linear(x._a, weight._a, None if bias is None else bias._a, trans_w=True)
@@ -56,6 +58,9 @@ def linear_relu(x, weight, bias=None):
     """relu(linear(x, weight, bias)) as one fused kernel each way: bias and
     ReLU are applied in the GEMM's store, and the backward pass computes the
     ReLU mask and the bias gradient in one pass."""
+    if type(x) is Tensor and not is_grad_enabled():  # inference: no graph to record
+        return Tensor(K.linear(x._a, weight._a, None if bias is None else bias._a, relu=True,
+                               trans_w=True))
     x = as_tensor(x)
     parents = (x, weight) if bias is None else (x, weight, bias)
     y = K.linear(x._a, weight._a, None if bias is None else bias._a, relu=True, trans_w=True)
