@@ -129,7 +129,9 @@ cdef extern from *:
     int mg_gemm_get_blocking_f64(int *out);
     void mg_gemm_set_blocking_f32(int mc, int kc, int nc);
     void mg_gemm_set_blocking_f64(int mc, int kc, int nc);
+    void mg_gemm_set_swap(int mode);
     """
+    void mg_gemm_set_swap(int mode) nogil
     int mg_gemm_get_blocking_f32(int *out)
     int mg_gemm_get_blocking_f64(int *out)
     void mg_gemm_set_blocking_f32(int mc, int kc, int nc) nogil
@@ -160,3 +162,10 @@ def _set_gemm_blocking(int mc=0, int kc=0, int nc=0, dtype=None):
     if dtype is None or np.dtype(dtype) == np.float64:
         mg_gemm_set_blocking_f64(mc, kc, nc)
 
+
+
+def _set_gemm_swap(swap=None):
+    """Whether a GEMM of few rows and many columns computes C.T = B.T A.T
+    instead (the big operand read in place): None lets the CPU decide (not
+    on Intel), True wherever it applies, False never. For tests."""
+    mg_gemm_set_swap(0 if swap is None else 1 if swap else -1)

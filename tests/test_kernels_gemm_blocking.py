@@ -28,6 +28,14 @@ def blocking(request):
     _kernels._set_gemm_blocking()
 
 
+@pytest.fixture(params=[None, True, False], ids=["swap-auto", "swap", "no-swap"])
+def swap(request):
+    """Few rows and many columns: computed as C.T = B.T A.T or not."""
+    _kernels._set_gemm_swap(request.param)
+    yield request.param
+    _kernels._set_gemm_swap()
+
+
 @pytest.fixture(params=[1, 2, 3])
 def threads3(request):
     before = K.get_num_threads()
@@ -61,8 +69,8 @@ def _operand(seed, shape, dtype, trans):
 
 @given(m=dims(1, 130), k=dims(1, 150), n=dims(1, 170), seed=seeds, trans_a=st.booleans(),
        trans_b=st.booleans(), accumulate=st.booleans())
-def test_matmul_matches_reference_under_forced_blocking(blocking, threads3, dtype, m, k, n,
-                                                        seed, trans_a, trans_b, accumulate):
+def test_matmul_matches_reference_under_forced_blocking(blocking, swap, threads3, dtype, m, k,
+                                                        n, seed, trans_a, trans_b, accumulate):
     a = _operand(seed, (m, k), dtype, trans_a)
     b = _operand(seed + 1, (k, n), dtype, trans_b)
     start = random_array(seed + 2, (m, n), dtype)
@@ -87,7 +95,8 @@ def test_linear_bias_relu_apply_once_across_k_blocks(blocking, threads3, dtype, 
 
 
 # the chapter's products and shapes that take each path: packed (several M, N
-# and K blocks), A read in place (N <= 4 slivers), C.T = B.T A.T (few rows)
+# and K blocks), A read in place (N <= 4 slivers), C.T = B.T A.T (few rows,
+# with the swap fixture)
 SHAPES = [
     ("dW", (128, 256, 784), True, False),
     ("dW hidden 30", (30, 256, 784), True, False),
@@ -100,7 +109,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("label,shape,ta,tb", SHAPES, ids=[s[0] for s in SHAPES])
 @pytest.mark.parametrize("forced", [None, (24, 100, 200)])
-def test_gemm_bit_identical_for_1_2_3_threads(label, shape, ta, tb, forced):
+def test_gemm_bit_identical_for_1_2_3_threads(swap, label, shape, ta, tb, forced):
     m, k, n = shape
     a = _operand(0, (m, k), np.float32, ta)
     b = _operand(1, (k, n), np.float32, tb)
