@@ -166,6 +166,8 @@ def _set_gemm_blocking(int mc=0, int kc=0, int nc=0, dtype=None):
 
 def _set_gemm_swap(swap=None):
     """Whether a GEMM of few rows and many columns computes C.T = B.T A.T
-    instead (the big operand read in place): None lets the CPU decide (not
-    on Intel), True wherever it applies, False never. For tests."""
+    instead (the big operand read in place): None lets the CPU decide (on
+    Intel: at most one micro-tile of rows and K within L1d's cache lines),
+    True wherever it applies (at most two micro-tiles of rows), False never.
+    For tests."""
     mg_gemm_set_swap(0 if swap is None else 1 if swap else -1)

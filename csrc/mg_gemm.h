@@ -454,19 +454,23 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     const OPS *ops = FN(ops)();
     const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
     int threads = mg_enter(mg_get_num_threads()), rc = 0;
-    /* Few rows and many columns (a weight gradient dy.T @ x): on Zen 4,
-     * compute C.T = B.T A.T instead, so the big operand is read in place and
-     * C is written through its transpose -- when K >= M, i.e. when packing B
+    /* Few rows and many columns (a weight gradient dy.T @ x): compute
+     * C.T = B.T A.T instead, so the big operand is read in place and C is
+     * written through its transpose -- when K >= M, i.e. when packing B
      * (K x N) would cost more than storing C (M x N) element by element
-     * (dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). On an Intel
-     * Xeon with two FMA units packing B costs relatively less and the swap
-     * lost: dy @ W at batch 64, hidden 128: 129 -> 104 us unswapped; dy.T @ x
-     * at batch 64, hidden 30: 38 -> 34 us (batch 256: 117 -> 120 us). */
-    const int forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
-    const int swap = forced ? forced > 0 : mg_cpu_get()->vendor != 1;
+     * (Zen 4: dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). On an
+     * Intel Xeon (two FMA units, 48 KiB L1d) it pays only for at most one
+     * micro-tile of rows and while the in-place sliver's K cache lines fit
+     * L1: dy.T @ x at hidden 30, batch 64 / 256 / 1024: 34.8 -> 32.8,
+     * 131.6 -> 116.9, 589 -> 619 us swapped; dy @ W at batch 64, hidden 128
+     * (M = 64): 113 -> 121 us swapped. */
+    const mg_cpu_info *cpu = mg_cpu_get();
+    const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
+    const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
+    const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
     if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
         FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
-    else if (swap && M <= MG_SWAP_SLIVERS * ops->nr && N > few && K >= M && !bias && !relu &&
+    else if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu &&
              (rsb == 1 || csb == 1))
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
                           accumulate, NULL, 0);
