@@ -310,8 +310,19 @@ typedef struct {
     int accumulate, relu, direct;
 } FN(gemm_job);
 
-/* Thread t's share of a GEMM run by nt threads (OpenMP worksharing inside;
- * called outside any parallel region when nt is 1). */
+/* Waits for the GEMM's own team. A GEMM on one thread makes no OpenMP
+ * region and may run inside another's (conv2d's images, each thread its own
+ * GEMM): a barrier there would bind to that team, so none is made. */
+static inline void FN(team_sync)(int nt)
+{
+    if (nt > 1) {
+#pragma omp barrier
+    }
+}
+
+/* Thread t's share of a GEMM run by nt threads: slivers to pack and micro-
+ * tiles are cut into nt contiguous ranges, with a barrier after each step.
+ * No OpenMP worksharing construct (see team_sync). */
 static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
 {
     const OPS *ops = g->ops;
@@ -327,8 +338,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
             ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
             int last = pc + kc == K, load_c = g->accumulate || pc > 0;
             const MG_T *b_j = last && g->bias ? g->bias + jc : NULL;
-#pragma omp for schedule(static)
-            for (ptrdiff_t s = 0; s < nsl; s++) {
+            for (ptrdiff_t s = nsl * t / nt; s < nsl * (t + 1) / nt; s++) {
                 ptrdiff_t j = s * nr;
                 int n = (int)(nc - j < nr ? nc - j : nr);
                 const MG_T *b = g->B + pc * rsb + (jc + j) * csb;
@@ -337,26 +347,27 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 else
                     FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
             }
+            FN(team_sync)(nt);
             for (ptrdiff_t ic = 0; ic < M; ic += mc) {
                 ptrdiff_t m = M - ic < mc ? M - ic : mc;
                 ptrdiff_t msl = (m + mr - 1) / mr;
                 const MG_T *a = g->A + ic * rsa + pc * csa;
                 if (!direct) {
-#pragma omp for schedule(static)
-                    for (ptrdiff_t s = 0; s < msl; s++) {
+                    for (ptrdiff_t s = msl * t / nt; s < msl * (t + 1) / nt; s++) {
                         ptrdiff_t i = s * mr, rows = m - i < mr ? m - i : mr;
                         if (csa == 1)
                             ops->pack_a(rows, kc, a + i * rsa, rsa, ap + i * kc);
                         else
                             FN(pack_a)(rows, kc, a + i * rsa, rsa, csa, mr, ap + i * kc);
                     }
+                    FN(team_sync)(nt);
                 }
                 ptrdiff_t total = msl * nsl;
                 FN(gemm_units)(ops, total * t / nt, total * (t + 1) / nt, nsl, m, nc, kc,
                                direct ? a : ap, rsa, csa, !direct, edge, bp,
                                g->C + ic * rsc + jc * csc, rsc, csc, load_c, b_j,
                                last && g->relu);
-#pragma omp barrier
+                FN(team_sync)(nt);
             }
         }
     }
