@@ -148,6 +148,8 @@ def machine_info():
         else os.cpu_count(),
         "minigrad_threads": K.get_num_threads(),
         "simd_path": K.simd_path(),
+        "gemm_blocking_f32": dict(zip(("mc", "kc", "nc"), _kernels._gemm_blocking("float32"),
+                                      strict=True)),
         "build_flags": K.build_flags(),
         "openmp": K.openmp_enabled(),
         "python": platform.python_version(),

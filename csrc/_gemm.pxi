@@ -1,5 +1,16 @@
 # matmul and linear (included by _kernels.pyx).
 
+cdef inline int _gemm_call(int t, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, void *pA,
+                           Py_ssize_t rsa, Py_ssize_t csa, void *pB, Py_ssize_t rsb,
+                           Py_ssize_t csb, void *pC, bint accumulate, void *bp,
+                           bint relu) noexcept nogil:
+    if t == cnp.NPY_FLOAT32:
+        return mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB, rsb, csb,
+                           <float *>pC, N, accumulate, <float *>bp, relu)
+    return mg_gemm_f64(M, N, K, <double *>pA, rsa, csa, <double *>pB, rsb, csb,
+                       <double *>pC, N, accumulate, <double *>bp, relu)
+
+
 cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint trans_b,
                                object out, bint accumulate, object bias, bint relu,
                                str aname, str bname):
@@ -36,23 +47,26 @@ cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint tr
         _contiguous(D, fn, "b")
     if accumulate and out is None:
         raise ValueError(f"{fn}: accumulate=True needs out=")
-    C = _output(out, (M, N), t, fn, "out")
-    _disjoint(C, A, fn, "out", aname, False)
-    _disjoint(C, B, fn, "out", bname, False)
-    if D is not None:
-        _disjoint(C, D, fn, "out", "b", False)
+    cdef cnp.npy_intp dims[2]
+    if out is None:  # a new array overlaps nothing
+        dims[0], dims[1] = M, N
+        C = cnp.PyArray_EMPTY(2, dims, t, 0)
+    else:
+        C = _output(out, (M, N), t, fn, "out")
+        _disjoint(C, A, fn, "out", aname, False)
+        _disjoint(C, B, fn, "out", bname, False)
+        if D is not None:
+            _disjoint(C, D, fn, "out", "b", False)
     cdef int rc
     cdef void *bp = _data(D) if D is not None else NULL
     cdef void *pA = _data(A)
     cdef void *pB = _data(B)
     cdef void *pC = _data(C)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            rc = mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB,
-                             rsb, csb, <float *>pC, N, accumulate, <float *>bp, relu)
-        else:
-            rc = mg_gemm_f64(M, N, K, <double *>pA, rsa, csa, <double *>pB,
-                             rsb, csb, <double *>pC, N, accumulate, <double *>bp, relu)
+    if <double>M * N * K < 65536.0:  # ~1 us or less: releasing the GIL costs more
+        rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
+    else:
+        with nogil:
+            rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
     if rc != 0:
         raise MemoryError(f"{fn}: could not allocate packing buffers")
     return C
@@ -107,3 +121,53 @@ def _set_ftz(bint on):
     thread (x86 MXCSR); returns the previous setting. For benchmarks that
     time NumPy on equal floating-point terms; kernels never need it."""
     return bool(mg_set_ftz(on))
+
+
+cdef extern from *:
+    """
+    int mg_gemm_get_blocking_f32(int *out);
+    int mg_gemm_get_blocking_f64(int *out);
+    void mg_gemm_set_blocking_f32(int mc, int kc, int nc);
+    void mg_gemm_set_blocking_f64(int mc, int kc, int nc);
+    void mg_gemm_set_swap(int mode);
+    """
+    void mg_gemm_set_swap(int mode) nogil
+    int mg_gemm_get_blocking_f32(int *out)
+    int mg_gemm_get_blocking_f64(int *out)
+    void mg_gemm_set_blocking_f32(int mc, int kc, int nc) nogil
+    void mg_gemm_set_blocking_f64(int mc, int kc, int nc) nogil
+
+
+def _gemm_blocking(dtype="float32"):
+    """The GEMM's cache blocking on the active SIMD path for ``dtype``:
+    ``(mc, kc, nc)``, chosen from CPUID unless forced (tests, benchmarks)."""
+    cdef int out[3]
+    if np.dtype(dtype) == np.float32:
+        mg_gemm_get_blocking_f32(out)
+    elif np.dtype(dtype) == np.float64:
+        mg_gemm_get_blocking_f64(out)
+    else:
+        raise ValueError(f"_gemm_blocking: dtype must be float32 or float64, got {dtype}")
+    return out[0], out[1], out[2]
+
+
+def _set_gemm_blocking(int mc=0, int kc=0, int nc=0, dtype=None):
+    """Force the GEMM's blocking (elements; 0 restores the CPUID choice) for
+    ``dtype`` (both float types when None). Results change only in rounding
+    (sums split at other depths); for tests and benchmarks."""
+    if mc < 0 or kc < 0 or nc < 0:
+        raise ValueError(f"_set_gemm_blocking: sizes must be >= 0, got {mc}, {kc}, {nc}")
+    if dtype is None or np.dtype(dtype) == np.float32:
+        mg_gemm_set_blocking_f32(mc, kc, nc)
+    if dtype is None or np.dtype(dtype) == np.float64:
+        mg_gemm_set_blocking_f64(mc, kc, nc)
+
+
+
+def _set_gemm_swap(swap=None):
+    """Whether a GEMM of few rows and many columns computes C.T = B.T A.T
+    instead (the big operand read in place): None lets the CPU decide (on
+    Intel: at most one micro-tile of rows and K within L1d's cache lines),
+    True wherever it applies (at most two micro-tiles of rows), False never.
+    For tests."""
+    mg_gemm_set_swap(0 if swap is None else 1 if swap else -1)

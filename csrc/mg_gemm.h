@@ -1,15 +1,207 @@
 /* GEMM for one element type: blocking and packing (after Goto and van de
  * Geijn) around the per-ISA macro-kernels of mg_gemm_kernels.h, threaded with
  * OpenMP. Included by mg_driver.c with MG_T, MG_S (f32/f64), MG_KC, MG_MC,
- * MG_NC, FN and OPS defined.
+ * MG_NC (the blocking where CPUID tells nothing), FN and OPS defined.
  *
  * Blocks do not depend on the thread count, so every result is bit-identical
  * for any number of threads. */
 
-#ifndef MG_SMALL_ROWS
+#ifndef MG_GEMM_ONCE
+#define MG_GEMM_ONCE
+#include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #define MG_SMALL_ROWS 16  /* at most this many rows of x @ W.T: dot products, no packing */
 #define MG_SMALL_COLS 64  /* columns per piece of the few-rows path */
+
+/* ---- packing buffers that persist per calling thread ----
+ * Allocating them on every call made glibc hand them back to the kernel on
+ * free (an mmapped chunk, or the heap's top beyond the trim threshold,
+ * depending on the process's allocation history), so the next call
+ * page-faulted ~140 fresh zeroed pages: dz.T @ x at batch 256 (128x256x784)
+ * took 460-570 us instead of 345. A thread's arena only grows, to at most
+ * the largest packed panels the blocking allows (~2 MiB), and is freed when
+ * the thread exits. */
+typedef struct {
+    void *p;
+    size_t cap;
+} mg_arena;
+
+static pthread_key_t mg_arena_key;
+static pthread_once_t mg_arena_once = PTHREAD_ONCE_INIT;
+static int mg_arena_ok;
+
+static void mg_arena_free(void *v)
+{
+    mg_arena *ar = v;
+    free(ar->p);
+    free(ar);
+}
+
+static void mg_arena_init(void) { mg_arena_ok = pthread_key_create(&mg_arena_key, mg_arena_free) == 0; }
+
+/* This thread's buffer of at least `bytes`, 64-byte aligned, or NULL. */
+static void *mg_arena_get(size_t bytes)
+{
+    pthread_once(&mg_arena_once, mg_arena_init);
+    if (!mg_arena_ok) return NULL;
+    mg_arena *ar = pthread_getspecific(mg_arena_key);
+    if (!ar) {
+        ar = calloc(1, sizeof *ar);
+        if (!ar || pthread_setspecific(mg_arena_key, ar) != 0) {
+            free(ar);
+            return NULL;
+        }
+    }
+    if (ar->cap < bytes) {
+        free(ar->p);
+        size_t cap = (bytes + 4095) / 4096 * 4096;
+        ar->p = mg_alloc(cap);
+        ar->cap = ar->p ? cap : 0;
+    }
+    return ar->p;
+}
+
+/* ---- blocking from the caches (CPUID) ---- */
+
+typedef struct {
+    int vendor;           /* 1 Intel, 2 AMD, 0 other */
+    int family;           /* display family (Zen 4: 0x19) */
+    long l1d, l2, l3;     /* bytes per core (L3: the whole cache); 0 if unknown */
+} mg_cpu_info;
+
+/* Data/unified cache sizes from CPUID leaf 4 (Intel) or 0x8000001D (AMD),
+ * falling back to AMD's legacy leaves 0x80000005/6. */
+static mg_cpu_info mg_cpu_probe(void)
+{
+    mg_cpu_info c = {0, 0, 0, 0, 0};
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, cx, d;
+    if (!__get_cpuid(0, &a, &b, &cx, &d)) return c;
+    c.vendor = (b == 0x756e6547 && d == 0x49656e69 && cx == 0x6c65746e) ? 1   /* GenuineIntel */
+             : (b == 0x68747541 && d == 0x69746e65 && cx == 0x444d4163) ? 2 /* AuthenticAMD */
+             : 0;
+    unsigned maxleaf = a;
+    if (__get_cpuid(1, &a, &b, &cx, &d)) {
+        int fam = (a >> 8) & 0xf;
+        c.family = fam == 0xf ? fam + (int)((a >> 20) & 0xff) : fam;
+    }
+    unsigned leaf = 0;
+    if (c.vendor == 1 && maxleaf >= 4)
+        leaf = 4;
+    else if (c.vendor == 2 && __get_cpuid(0x80000001, &a, &b, &cx, &d) && (cx & (1u << 22)))
+        leaf = 0x8000001D; /* topology extensions */
+    if (leaf) {
+        for (unsigned i = 0; i < 16; i++) {
+            __cpuid_count(leaf, i, a, b, cx, d);
+            unsigned type = a & 0x1f, level = (a >> 5) & 7;
+            if (type == 0) break;
+            if (type == 2) continue; /* instruction cache */
+            long size = (long)((b >> 22) + 1) * (((b >> 12) & 0x3ff) + 1) * ((b & 0xfff) + 1) *
+                        ((long)cx + 1);
+            if (level == 1) c.l1d = size;
+            if (level == 2) c.l2 = size;
+            if (level == 3) c.l3 = size;
+        }
+    } else if (c.vendor == 2 && __get_cpuid(0x80000006, &a, &b, &cx, &d)) {
+        c.l2 = (long)(cx >> 16) << 10;
+        c.l3 = (long)(d >> 18) << 19;
+        if (__get_cpuid(0x80000005, &a, &b, &cx, &d)) c.l1d = (long)(cx >> 24) << 10;
+    }
 #endif
+    return c;
+}
+
+static mg_cpu_info mg_cpu;
+static pthread_once_t mg_cpu_once = PTHREAD_ONCE_INIT;
+static void mg_cpu_init(void) { mg_cpu = mg_cpu_probe(); }
+
+static const mg_cpu_info *mg_cpu_get(void)
+{
+    pthread_once(&mg_cpu_once, mg_cpu_init);
+    return &mg_cpu;
+}
+
+/* The C.T = B.T A.T choice of mg_gemm: 0 by CPU, 1 where it applies, -1 never
+ * (mg_gemm_set_swap; for tests). */
+static int mg_gemm_swap;
+
+void mg_gemm_set_swap(int mode)
+{
+    __atomic_store_n(&mg_gemm_swap, mode > 0 ? 1 : mode < 0 ? -1 : 0, __ATOMIC_RELAXED);
+}
+
+/* The cache blocking in elements: kc (depth of a packed panel), mc (rows of
+ * a packed A block) and nc (columns of a packed B panel). */
+typedef struct {
+    int mc, kc, nc;
+} mg_blocking;
+#endif /* MG_GEMM_ONCE */
+
+/* Blocking forced by _kernels._set_gemm_blocking (0: chosen from CPUID). */
+static int FN(gemm_force)[3];
+
+/* The blocking for micro-tiles of mr x nr on this CPU. The macro-kernel
+ * keeps one A sliver (mr x kc) in L1d while the packed B panel (kc x nc)
+ * streams from L2, B sliver by B sliver; the A block (mc x kc) waits in L2.
+ * Each size is a fraction of the cache it must live in (CPUID leaf 4 on
+ * Intel, 0x8000001D on AMD), so other cache sizes scale with it:
+ *                          A sliver / L1d   B panel / L2   A block / L2
+ *   AMD (Zen 4 tuned)          9/16             9/8           27/128
+ *   Intel and others           1/4              1/2           1/7
+ * Zen 4 (32 KiB L1d, 1 MiB L2, double-pumped AVX-512: one 512-bit FMA a
+ * cycle) gets kc 384, nc 768, mc 144 with 12 x 32 float tiles: the sizes
+ * benchmarked best there. An Intel core with two 512-bit FMA units (48 KiB
+ * L1d, 2 MiB L2) gets kc 256, nc 1024, mc 288: measured 1-4% faster than
+ * Zen 4's sizes on squares 512-2048 (kc 512 was 9-12% slower: at two FMAs a
+ * cycle a larger A sliver and the B slivers streaming past it no longer
+ * share L1). Without cache sizes (not x86), MG_KC/MG_MC/MG_NC.
+ * csrc/README.md, "GEMM blocking", has the figures. */
+static mg_blocking FN(gemm_blocking)(int mr, int nr)
+{
+    mg_blocking b = {MG_MC, MG_KC, MG_NC};
+    const mg_cpu_info *c = mg_cpu_get();
+    const long sz = (long)sizeof(MG_T);
+    if (c->l1d > 0 && c->l2 > 0) {
+        const int amd = c->vendor == 2;
+        long kc = (amd ? c->l1d * 9 / 16 : c->l1d / 4) / (mr * sz) / 32 * 32;
+        kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+        long nc = (amd ? c->l2 * 9 / 8 : c->l2 / 2) / (kc * sz) / nr * nr;
+        long mc = (amd ? c->l2 * 27 / 128 : c->l2 / 7) / (kc * sz) / mr * mr;
+        b.kc = (int)kc;
+        b.nc = (int)(nc < 4 * nr ? 4 * nr : nc > 8192 ? 8192 : nc);
+        b.mc = (int)(mc < 2 * mr ? 2 * mr : mc > 1024 ? 1024 : mc);
+    }
+    int mc = __atomic_load_n(&FN(gemm_force)[0], __ATOMIC_RELAXED);
+    int kc = __atomic_load_n(&FN(gemm_force)[1], __ATOMIC_RELAXED);
+    int nc = __atomic_load_n(&FN(gemm_force)[2], __ATOMIC_RELAXED);
+    if (mc > 0) b.mc = mc;
+    if (kc > 0) b.kc = kc;
+    if (nc > 0) b.nc = nc;
+    return b;
+}
+
+/* Blocking of this type on the active ISA (forced values included) into
+ * out[0..2] = mc, kc, nc; returns 0. */
+int FN(mg_gemm_get_blocking)(int *out)
+{
+    const OPS *ops = FN(ops)();
+    mg_blocking b = FN(gemm_blocking)(ops->mr, ops->nr);
+    out[0] = b.mc;
+    out[1] = b.kc;
+    out[2] = b.nc;
+    return 0;
+}
+
+/* Forces mc, kc, nc (a value <= 0 restores the CPUID choice for it). */
+void FN(mg_gemm_set_blocking)(int mc, int kc, int nc)
+{
+    __atomic_store_n(&FN(gemm_force)[0], mc > 0 ? mc : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&FN(gemm_force)[1], kc > 0 ? kc : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&FN(gemm_force)[2], nc > 0 ? nc : 0, __ATOMIC_RELAXED);
+}
 
 /* Packs rows [0, mc) x cols [0, kc) of A (strides rs, cs) into slivers of mr
  * rows, each stored column by column and zero-padded to mr rows. */
@@ -37,11 +229,20 @@ static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const MG_T *a, ptrdiff_t rs,
     }
 }
 
+/* Rows of a full sliver of width W: a copy of fixed size, inlined rather than
+ * a libc call a row (1-5% on the chapter's products with 32-column slivers). */
+#define MG_COPY_ROWS(W) \
+    for (ptrdiff_t p = 0; p < kc; p++) memcpy(dst + p * (W), b + p * rs, (W) * sizeof(MG_T))
+
 /* Packs one sliver: rows [0, kc) x cols [0, n) of B into kc rows of nr. */
 static void FN(pack_b_sliver)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t rs,
                               ptrdiff_t cs, int nr, MG_T *dst)
 {
-    if (cs == 1) {
+    if (cs == 1 && n == nr && nr == 32) {
+        MG_COPY_ROWS(32);
+    } else if (cs == 1 && n == nr && nr == 16) {
+        MG_COPY_ROWS(16);
+    } else if (cs == 1) {
         for (ptrdiff_t p = 0; p < kc; p++) {
             memcpy(dst + p * nr, b + p * rs, (size_t)n * sizeof(MG_T));
             for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
@@ -58,6 +259,7 @@ static void FN(pack_b_sliver)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t rs,
                 for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
     }
 }
+#undef MG_COPY_ROWS
 
 static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
                                int accumulate, const MG_T *bias, int relu)
@@ -71,89 +273,162 @@ static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
         }
 }
 
-/* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc]. */
+/* Work units [u0, u1) of a block of msl row slivers x nsl column slivers
+ * (unit u: row sliver u / nsl, column sliver u % nsl), taken row by row: each
+ * A sliver (mr x kc) stays in L1 while the packed B slivers stream from L2.
+ * (Column by column, as BLIS does -- a B sliver in L1, A streamed -- measured
+ * 2-25% slower on squares 256-2048 on an Intel Xeon with 12 x 32 tiles.) */
+static void FN(gemm_units)(const OPS *ops, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t nsl,
+                          ptrdiff_t m, ptrdiff_t nc, ptrdiff_t kc, const MG_T *a,
+                           ptrdiff_t rsa, ptrdiff_t csa, int packed, MG_T *edge,
+                           const MG_T *bp, MG_T *c, ptrdiff_t rsc, ptrdiff_t csc,
+                           int load_c, const MG_T *bias, int relu)
+{
+    const int mr = ops->mr, nr = ops->nr;
+    for (ptrdiff_t u = u0; u < u1;) {
+        ptrdiff_t i = u / nsl, j0 = u % nsl, j1 = nsl < j0 + (u1 - u) ? nsl : j0 + (u1 - u);
+        ptrdiff_t ir = i * mr, jr = j0 * nr;
+        ptrdiff_t rows = m - ir < mr ? m - ir : mr, cols = (j1 == nsl ? nc : j1 * nr) - jr;
+        MG_T *ci = c + ir * rsc + jr * csc;
+        const MG_T *bj = bias ? bias + jr : NULL;
+        if (packed)
+            ops->macro(rows, cols, kc, a + ir * kc, bp + jr * kc, ci, rsc, csc, load_c, bj,
+                       relu);
+        else
+            ops->macro_direct(rows, cols, kc, a + ir * rsa, rsa, csa, edge, bp + jr * kc, ci,
+                              rsc, csc, load_c, bj, relu);
+        u += j1 - j0;
+    }
+}
+
+/* One GEMM's operands and blocks, shared by its team. */
+typedef struct {
+    const OPS *ops;
+    ptrdiff_t M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block, mc;
+    const MG_T *A, *B, *bias;
+    MG_T *C, *bp, *ap;
+    int accumulate, relu, direct;
+} FN(gemm_job);
+
+/* Waits for the GEMM's own team. A GEMM on one thread makes no OpenMP
+ * region and may run inside another's (conv2d's images, each thread its own
+ * GEMM): a barrier there would bind to that team, so none is made. */
+static inline void FN(team_sync)(int nt)
+{
+    if (nt > 1) {
+#pragma omp barrier
+    }
+}
+
+/* Thread t's share of a GEMM run by nt threads: slivers to pack and micro-
+ * tiles are cut into nt contiguous ranges, with a barrier after each step.
+ * No OpenMP worksharing construct (see team_sync). */
+static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
+{
+    const OPS *ops = g->ops;
+    const int mr = ops->mr, nr = ops->nr, direct = g->direct;
+    const ptrdiff_t M = g->M, N = g->N, K = g->K, rsa = g->rsa, csa = g->csa;
+    const ptrdiff_t rsb = g->rsb, csb = g->csb, rsc = g->rsc, csc = g->csc, mc = g->mc;
+    MG_T *bp = g->bp, *ap = g->ap;
+    MG_T *edge = direct ? ap + (size_t)t * mr * g->kc_block : NULL; /* edge sliver */
+    for (ptrdiff_t jc = 0; jc < N; jc += g->nc_block) {
+        ptrdiff_t nc = N - jc < g->nc_block ? N - jc : g->nc_block;
+        ptrdiff_t nsl = (nc + nr - 1) / nr;
+        for (ptrdiff_t pc = 0; pc < K; pc += g->kc_block) {
+            ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
+            int last = pc + kc == K, load_c = g->accumulate || pc > 0;
+            const MG_T *b_j = last && g->bias ? g->bias + jc : NULL;
+            for (ptrdiff_t s = nsl * t / nt; s < nsl * (t + 1) / nt; s++) {
+                ptrdiff_t j = s * nr;
+                int n = (int)(nc - j < nr ? nc - j : nr);
+                const MG_T *b = g->B + pc * rsb + (jc + j) * csb;
+                if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
+                    ops->pack_bt(kc, n, b, csb, bp + j * kc);
+                else
+                    FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
+            }
+            FN(team_sync)(nt);
+            for (ptrdiff_t ic = 0; ic < M; ic += mc) {
+                ptrdiff_t m = M - ic < mc ? M - ic : mc;
+                ptrdiff_t msl = (m + mr - 1) / mr;
+                const MG_T *a = g->A + ic * rsa + pc * csa;
+                if (!direct) {
+                    for (ptrdiff_t s = msl * t / nt; s < msl * (t + 1) / nt; s++) {
+                        ptrdiff_t i = s * mr, rows = m - i < mr ? m - i : mr;
+                        if (csa == 1)
+                            ops->pack_a(rows, kc, a + i * rsa, rsa, ap + i * kc);
+                        else
+                            FN(pack_a)(rows, kc, a + i * rsa, rsa, csa, mr, ap + i * kc);
+                    }
+                    FN(team_sync)(nt);
+                }
+                ptrdiff_t total = msl * nsl;
+                FN(gemm_units)(ops, total * t / nt, total * (t + 1) / nt, nsl, m, nc, kc,
+                               direct ? a : ap, rsa, csa, !direct, edge, bp,
+                               g->C + ic * rsc + jc * csc, rsc, csc, load_c, b_j,
+                               last && g->relu);
+                FN(team_sync)(nt);
+            }
+        }
+    }
+}
+
+/* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc].
+ *
+ * Loops: N blocks (nc) > K blocks (kc) > M blocks (mc), as in Goto's
+ * algorithm. The B panel (kc x nc) and each A block (mc x kc) are packed
+ * once, shared by the threads (cut into slivers between them), and the
+ * block's micro-tiles (row slivers x column slivers) are dealt to the
+ * threads in contiguous, equal ranges: a weight gradient of 128 rows splits
+ * evenly on two threads (not into 72 + 56 rows). Blocks do not depend on
+ * the thread count and every tile is computed the same way on any thread,
+ * so results are bit-identical for any thread count. */
 static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                         const MG_T *A, ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B,
                         ptrdiff_t rsb, ptrdiff_t csb, MG_T *C, ptrdiff_t rsc, ptrdiff_t csc,
                         int accumulate, const MG_T *bias, int relu)
 {
     const int mr = ops->mr, nr = ops->nr;
+    const mg_blocking blk = FN(gemm_blocking)(mr, nr);
     /* With few column slivers A is read in place (one of its strides must be
      * 1), and K is blocked only beyond MG_KC_DIRECT, so each C tile is
      * usually loaded and stored once. */
     const int direct = N <= MG_DIRECT_SLIVERS * nr && (rsa == 1 || csa == 1);
-    /* Blocks of K and N are balanced (K = 784 with KC = 384 gives 3 x 262,
-     * not 384 + 384 + 16); they do not depend on the thread count. */
-    const ptrdiff_t kc_cap = direct ? MG_KC_DIRECT : MG_KC;
+    /* Blocks are balanced (K = 784 with kc = 384 gives 3 x 262, not
+     * 384 + 384 + 16) and depend only on the shapes and the blocking. */
+    const ptrdiff_t kc_cap = direct ? MG_KC_DIRECT : blk.kc;
     const ptrdiff_t kc_parts = (K + kc_cap - 1) / kc_cap;
     const ptrdiff_t kc_block = (K + kc_parts - 1) / kc_parts;
-    const ptrdiff_t nc_parts = (N + MG_NC - 1) / MG_NC;
+    const ptrdiff_t nc_parts = (N + blk.nc - 1) / blk.nc;
     const ptrdiff_t nc_block = ((N + nc_parts - 1) / nc_parts + nr - 1) / nr * nr;
-    const ptrdiff_t nc_max = N < nc_block ? N : nc_block;
-    const ptrdiff_t nc_pad = (nc_max + nr - 1) / nr * nr;
+    const ptrdiff_t nc_pad = (N < nc_block ? (N + nr - 1) / nr * nr : nc_block);
+    const ptrdiff_t mc_cap = blk.mc < mr ? mr : blk.mc / mr * mr;
+    const ptrdiff_t mc_parts = (M + mc_cap - 1) / mc_cap;
+    const ptrdiff_t mc = ((M + mc_parts - 1) / mc_parts + mr - 1) / mr * mr;
 
     int nt = (double)M * N * K < MG_GEMM_SERIAL_WORK ? 1 : threads;
-    ptrdiff_t mc = (M + nt - 1) / nt;
-    mc = (mc + mr - 1) / mr * mr;
-    if (mc > MG_MC / mr * mr) mc = MG_MC / mr * mr;
-    ptrdiff_t mblocks = (M + mc - 1) / mc;
-    if (nt > mblocks) nt = (int)mblocks;
+    const ptrdiff_t units = (mc / mr) * (nc_pad / nr);
+    if (nt > units) nt = (int)units;
 
-    MG_T *bp = mg_alloc((size_t)kc_block * nc_pad * sizeof(MG_T));
-    const size_t a_elems = (size_t)kc_block * (direct ? mr : mc);
-    MG_T *ap = mg_alloc(nt * a_elems * sizeof(MG_T));
-    if (!bp || !ap) {
-        free(bp);
-        free(ap);
-        return -1;
+    const size_t b_elems = (size_t)kc_block * nc_pad;
+    const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
+    MG_T *bp = mg_arena_get((b_elems + a_elems) * sizeof(MG_T) + 64);
+    if (!bp) return -1;
+    const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
+                              mc, A, B, bias, C, bp, bp + (b_elems + 15) / 16 * 16,
+                              accumulate, relu, direct};
+    if (nt == 1) { /* no OpenMP region (~0.45 us a call) */
+        unsigned fp = mg_fp_enter();
+        FN(gemm_team)(&job, 0, 1);
+        mg_fp_leave(fp);
+        return 0;
     }
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
     {
         unsigned fp = mg_fp_enter();
-        MG_T *my_ap = ap + (size_t)mg_thread_id() * a_elems;
-        for (ptrdiff_t jc = 0; jc < N; jc += nc_block) {
-            ptrdiff_t nc = N - jc < nc_block ? N - jc : nc_block;
-            ptrdiff_t nslivers = (nc + nr - 1) / nr;
-            for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
-                ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
-                int last = pc + kc == K;
-#pragma omp for schedule(static)
-                for (ptrdiff_t s = 0; s < nslivers; s++) {
-                    ptrdiff_t j = s * nr;
-                    int n = (int)(nc - j < nr ? nc - j : nr);
-                    const MG_T *b = B + pc * rsb + (jc + j) * csb;
-                    if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
-                        ops->pack_bt(kc, n, b, csb, bp + j * kc);
-                    else
-                        FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
-                }
-#pragma omp for schedule(static)
-                for (ptrdiff_t ib = 0; ib < mblocks; ib++) {
-                    ptrdiff_t ic = ib * mc;
-                    ptrdiff_t m = M - ic < mc ? M - ic : mc;
-                    const MG_T *a = A + ic * rsa + pc * csa;
-                    int load_c = accumulate || pc > 0;
-                    const MG_T *b_j = last && bias ? bias + jc : NULL;
-                    MG_T *c = C + ic * rsc + jc * csc;
-                    if (direct) {
-                        ops->macro_direct(m, nc, kc, a, rsa, csa, my_ap, bp, c, rsc, csc,
-                                          load_c, b_j, last && relu);
-                    } else {
-                        if (csa == 1)
-                            ops->pack_a(m, kc, a, rsa, my_ap);
-                        else
-                            FN(pack_a)(m, kc, a, rsa, csa, mr, my_ap);
-                        ops->macro(m, nc, kc, my_ap, bp, c, rsc, csc, load_c, b_j,
-                                   last && relu);
-                    }
-                }
-            }
-        }
+        FN(gemm_team)(&job, mg_thread_id(), nt);
         mg_fp_leave(fp);
     }
-    free(bp);
-    free(ap);
     return 0;
 }
 
@@ -167,7 +442,13 @@ static void FN(gemm_small)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
 {
     const ptrdiff_t pieces = (N + MG_SMALL_COLS - 1) / MG_SMALL_COLS;
     int nt = (double)M * N * K < MG_GEMM_SERIAL_WORK || pieces < 2 ? 1 : threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt == 1) { /* no OpenMP region: a batch-1 layer takes well under a microsecond */
+        unsigned fp = mg_fp_enter();
+        ops->small(M, N, K, A, rsa, B, csb, C, ldc, 1, accumulate, bias, relu);
+        mg_fp_leave(fp);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
     {
         unsigned fp = mg_fp_enter();
 #pragma omp for schedule(static)
@@ -198,10 +479,19 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
      * C.T = B.T A.T instead, so the big operand is read in place and C is
      * written through its transpose -- when K >= M, i.e. when packing B
      * (K x N) would cost more than storing C (M x N) element by element
-     * (dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). */
+     * (Zen 4: dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). On an
+     * Intel Xeon (two FMA units, 48 KiB L1d) it pays only for at most one
+     * micro-tile of rows and while the in-place sliver's K cache lines fit
+     * L1: dy.T @ x at hidden 30, batch 64 / 256 / 1024: 34.8 -> 32.8,
+     * 131.6 -> 116.9, 589 -> 619 us swapped; dy @ W at batch 64, hidden 128
+     * (M = 64): 113 -> 121 us swapped. */
+    const mg_cpu_info *cpu = mg_cpu_get();
+    const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
+    const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
+    const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
     if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
         FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
-    else if (M <= MG_SWAP_SLIVERS * ops->nr && N > few && K >= M && !bias && !relu &&
+    else if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu &&
              (rsb == 1 || csb == 1))
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
                           accumulate, NULL, 0);

@@ -167,6 +167,12 @@ static inline __attribute__((always_inline)) void FN(small_tile)(
         for (int j = 0; j < C; j++) acc[i][j] = (V){0};
     for (ptrdiff_t p = 0; p < kv; p += VL) {
         V av[4], bv[12];
+        /* Tiles of several rows stream B's columns from L2 at a fraction of
+         * its bandwidth without help: 4 of 16 rows 10.1 -> 9.0 us (784 x 30,
+         * Intel Xeon). One row is faster without (0.99 -> 1.05 us with). */
+        if (R > 1)
+#pragma GCC unroll 12
+            for (int j = 0; j < C; j++) __builtin_prefetch(bc[j] + p + 64);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) av[i] = FN(loadv)(ar[i] + p);
 #pragma GCC unroll 12

@@ -67,6 +67,26 @@ def test_module_on_a_single_sample_equals_the_batch_of_one(dtype):
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_inference_without_a_graph_takes_the_same_shapes(fused):
+    """Under no_grad the layers call the kernel directly: on (in,) and
+    (..., in) too, with the values of the graph path."""
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
+    if fused:
+        model = model.fuse()
+    for shape in [(5,), (2, 6, 5), (7, 5)]:
+        x = mg.randn(*shape)
+        with mg.no_grad():
+            fast = model(x)
+            direct = F.linear_relu(x, model[0].weight, model[0].bias) if fused else None
+        assert fast.shape == (*shape[:-1], 3) and not fast.requires_grad
+        np.testing.assert_array_equal(fast.numpy(), model(x).numpy())
+        if fused:
+            np.testing.assert_array_equal(direct.numpy(), F.linear_relu(
+                x, model[0].weight, model[0].bias).numpy())
+
+
 def test_a_zero_dim_input_is_refused():
     with pytest.raises(RuntimeError, match="at least one dimension"):
         F.linear(mg.tensor(1.0), mg.ones(2, 1))

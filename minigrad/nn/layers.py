@@ -5,9 +5,10 @@ from typing import Any
 import numpy as np
 
 import minigrad.nn.functional as F
+from minigrad import kernels as K
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.creation import generator
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, is_grad_enabled
 
 
 class Linear(Module):
@@ -26,6 +27,10 @@ class Linear(Module):
             rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        if type(x) is Tensor and x.ndim == 2 and not is_grad_enabled():  # inference: kernel only
+            b = self.bias
+            return Tensor(K.linear(x._a, self.weight._a, None if b is None else b._a,
+                                   trans_w=True))
         return F.linear(x, self.weight, self.bias)
 
     def fuse_with(self, following: Module) -> Module | None:
@@ -47,7 +52,12 @@ class LinearReLU(Module):
         self.linear = linear
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear_relu(x, self.linear.weight, self.linear.bias)
+        lin = self.linear
+        if type(x) is Tensor and x.ndim == 2 and not is_grad_enabled():  # inference: kernel only
+            b = lin.bias
+            return Tensor(K.linear(x._a, lin.weight._a, None if b is None else b._a,
+                                   relu=True, trans_w=True))
+        return F.linear_relu(x, lin.weight, lin.bias)
 
 
 def _activation(name: str, fn: Callable | None, doc: str,

@@ -5,7 +5,7 @@ import minigrad.ops.shape as S
 from minigrad import kernels as K
 from minigrad.ops.activations import contiguous
 from minigrad.ops.promote import operands, unbroadcast
-from minigrad.tensor import as_tensor, record
+from minigrad.tensor import Tensor, as_tensor, is_grad_enabled, record
 
 
 def matmul(a, b):
@@ -53,6 +53,8 @@ def _on_rows(fn, x, weight, bias):
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch (GEMM
     kernel); x of shape (in,), (batch, in) or (..., in)."""
+    if type(x) is Tensor and x.ndim == 2 and not is_grad_enabled():  # no graph to record
+        return Tensor(K.linear(x._a, weight._a, None if bias is None else bias._a, trans_w=True))
     x = as_tensor(x)
     if x.ndim != 2:
         return _on_rows(linear, x, weight, bias)
@@ -69,6 +71,9 @@ def linear_relu(x, weight, bias=None):
     """relu(linear(x, weight, bias)) as one fused kernel each way: bias and
     ReLU are applied in the GEMM's store, and the backward pass computes the
     ReLU mask and the bias gradient in one pass. x as in ``linear``."""
+    if type(x) is Tensor and x.ndim == 2 and not is_grad_enabled():  # no graph to record
+        return Tensor(K.linear(x._a, weight._a, None if bias is None else bias._a, relu=True,
+                               trans_w=True))
     x = as_tensor(x)
     if x.ndim != 2:
         return _on_rows(linear_relu, x, weight, bias)
