@@ -165,17 +165,23 @@ static inline int mg_want(double work)
 }
 
 /* Runs piece(job, k) for every k in [0, pieces) on the team size mg_enter
- * grants, with flush-to-zero on in each thread. */
+ * grants, with flush-to-zero on in each thread. One thread runs them outside
+ * any OpenMP region: even an if(0) region costs ~0.45 us a call. */
 static void mg_run_pieces(ptrdiff_t pieces, int want, mg_piece_fn piece, const void *job)
 {
-    int nt = mg_enter(want);
-    (void)nt; /* read only by the OpenMP pragma */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    int nt = pieces > 1 ? mg_enter(want) : (mg_enter(1), 1);
+    if (nt <= 1) {
         unsigned fp = mg_fp_enter();
-#pragma omp for schedule(static)
         for (ptrdiff_t k = 0; k < pieces; k++) piece(job, k);
         mg_fp_leave(fp);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            unsigned fp = mg_fp_enter();
+#pragma omp for schedule(static)
+            for (ptrdiff_t k = 0; k < pieces; k++) piece(job, k);
+            mg_fp_leave(fp);
+        }
     }
     mg_leave();
 }
