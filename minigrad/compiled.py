@@ -18,6 +18,13 @@ those of eager training (tests/test_compiled.py). Parameters are updated in
 place and their version counters bumped, as by ``Optimizer.step``. The
 gradients stay in the step's buffers (``grads(n)``): ``p.grad`` is not set, as
 after the Learner's eager step, which ends with ``zero_grad()``.
+
+Each step first checks that the model and optimizer are still what it was
+compiled from (the layers, their parameters and which require grad, the
+parameter groups) and reads them again if not, so freezing, unfreezing or
+adding layers mid-fit trains as eager would; a change it cannot take leaves
+the batches to eager. A weight modified in place between ``forward`` and
+``backward_and_update`` raises RuntimeError, as eager's ``backward()`` does.
 """
 from typing import Any
 
@@ -32,7 +39,7 @@ from minigrad.nn.layers import (
     Linear,
     LinearReLU,
 )
-from minigrad.nn.module import Sequential
+from minigrad.nn.module import Sequential, runs_as
 from minigrad.optim.optimizer import Optimizer
 from minigrad.tensor import Tensor
 
@@ -45,14 +52,14 @@ class CompileError(ValueError):
 
 def _layers(model):
     """([(weight, bias or None, relu)], whether a Flatten comes first), or CompileError."""
-    if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward:
+    if not isinstance(model, Sequential) or not runs_as(model, Sequential):
         raise CompileError(f"the model is a {type(model).__name__}, not an nn.Sequential")
     layers = []
     flatten = False
     for i, m in enumerate(model.fuse()._plan):
         if type(m) is LinearReLU:
             layers.append((m.linear.weight, m.linear.bias, True))
-        elif isinstance(m, Linear) and type(m).forward is Linear.forward:
+        elif isinstance(m, Linear) and runs_as(m, Linear):
             layers.append((m.weight, m.bias, False))
         elif type(m) is Flatten and (m.start_dim, m.end_dim) == (1, -1) and not layers:
             flatten = True
@@ -133,6 +140,12 @@ class CompiledStep:
 
     def __init__(self, model: Any, loss_func: Any, opt: Any) -> None:
         self.model, self.loss_func, self.opt = model, loss_func, opt
+        self._plan()
+        self._signature, self._refusal = self._model_signature(), None
+
+    def _plan(self) -> None:
+        """Read the model, loss and optimizer into the plan (CompileError if unsupported)."""
+        model, loss_func, opt = self.model, self.loss_func, self.opt
         self._layers, self._flatten = _layers(model)
         self._loss, self._ignore_index = _loss_kind(loss_func)
         self._updates = _updates(opt, self._layers)
@@ -149,6 +162,34 @@ class CompiledStep:
         self._buffers: dict[int, _Buffers] = {}
         self._x: np.ndarray | None = None
         self._n = 0
+        # the weights eager's backward would read (of layers that record a node)
+        self._saved = [w for (w, _, _), t, dx in zip(self._layers, trained, self._needs_dx,
+                                                      strict=True) if t or dx]
+        self._versions: list[int] = []
+
+    def _model_signature(self) -> tuple:
+        """What the plan was read from: the layers, their parameters and which
+        of those require grad, and the optimizer's parameter groups."""
+        sig: list = []
+        for layer in self.model.layers:
+            sig.append(id(layer))
+            for p in (getattr(layer, "weight", None), getattr(layer, "bias", None)):
+                if p is not None:
+                    sig += (id(p), p.requires_grad)
+        sig += (len(g["params"]) for g in self.opt.param_groups)
+        return tuple(sig)
+
+    def _replan_if_changed(self) -> bool:
+        """Re-read the plan when the model or optimizer changed since (a layer
+        frozen or added, a parameter group added...); False if it no longer compiles."""
+        sig = self._model_signature()
+        if sig != self._signature:
+            self._signature, self._refusal = sig, None
+            try:
+                self._plan()
+            except CompileError as e:
+                self._refusal = e
+        return self._refusal is None
 
     def buffers(self, n: int) -> _Buffers:
         """The buffers for batch size n (made on first use; those of the
@@ -185,6 +226,8 @@ class CompiledStep:
         array of the parameters' dtype, as eager's loss tensor holds), or None
         when this batch is one the compiled step leaves to eager (an input of
         another dtype or layout, targets the fused loss does not take)."""
+        if not self._replan_if_changed():
+            return None
         args = self._inputs(xb, yb)
         if args is None:
             return None
@@ -205,6 +248,7 @@ class CompiledStep:
         except ValueError:  # e.g. a label out of range: eager raises its own error
             return None
         self._x, self._n = x, n
+        self._versions = [w._vc[0] for w in self._saved]
         return np.asarray(loss, self.dtype)
 
     def backward_and_update(self) -> None:
@@ -212,6 +256,12 @@ class CompiledStep:
         trained parameter (in place, version counter bumped). Call after
         ``forward`` returned a loss."""
         x, n = self._x, self._n
+        for w, version in zip(self._saved, self._versions, strict=True):
+            if w._vc[0] != version:
+                raise RuntimeError(
+                    f"a tensor needed for the gradient of linear was modified by an in-place "
+                    f"operation: weight of shape {w.shape} is at version {w._vc[0]}; "
+                    f"expected version {version} (as eager backward() refuses)")
         buf = self._buffers[n]
         layers, wgrads, needs_dx = self._layers, self._weight_grads, self._needs_dx
         for i in range(len(layers) - 1, -1, -1):

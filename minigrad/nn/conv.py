@@ -4,7 +4,7 @@ import numpy as np
 
 import minigrad.nn.functional as F
 from minigrad.nn.layers import ReLU
-from minigrad.nn.module import Module, Parameter
+from minigrad.nn.module import Module, Parameter, runs_as
 from minigrad.ops.creation import generator
 from minigrad.tensor import Tensor
 
@@ -52,8 +52,7 @@ class Conv2d(Module):
 
     def fuse_with(self, following):
         """Conv2d then ReLU (neither overridden) -> Conv2dReLU, one kernel each way."""
-        if (type(self).forward is Conv2d.forward and isinstance(following, ReLU)
-                and type(following).forward is ReLU.forward):
+        if runs_as(self, Conv2d) and isinstance(following, ReLU) and runs_as(following, ReLU):
             return Conv2dReLU(self)
         return None
 
@@ -181,8 +180,8 @@ class _BatchNorm(Module):
 
     def fuse_with(self, following):
         """BatchNorm then ReLU (neither overridden) -> one fused kernel each way."""
-        if (type(self).forward is _BatchNorm.forward and isinstance(following, ReLU)
-                and type(following).forward is ReLU.forward):
+        if (runs_as(self, _BatchNorm) and isinstance(following, ReLU)
+                and runs_as(following, ReLU)):
             return BatchNormReLU(self)
         return None
 

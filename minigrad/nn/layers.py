@@ -6,7 +6,7 @@ import numpy as np
 
 import minigrad.nn.functional as F
 from minigrad import kernels as K
-from minigrad.nn.module import Module, Parameter
+from minigrad.nn.module import Module, Parameter, runs_as
 from minigrad.ops.creation import generator
 from minigrad.tensor import Tensor, is_grad_enabled
 
@@ -35,8 +35,7 @@ class Linear(Module):
 
     def fuse_with(self, following: Module) -> Module | None:
         """Linear then ReLU (neither with its forward overridden) -> LinearReLU."""
-        if (type(self).forward is Linear.forward and isinstance(following, ReLU)
-                and type(following).forward is ReLU.forward):
+        if runs_as(self, Linear) and isinstance(following, ReLU) and runs_as(following, ReLU):
             return LinearReLU(self)
         return None
 

@@ -196,6 +196,12 @@ class Module:
         return None
 
 
+def runs_as(module: Module, cls: type) -> bool:
+    """Whether calling ``module`` runs ``cls.forward`` as is: neither its
+    ``forward`` nor its ``__call__`` overridden (what fusing and compiling need)."""
+    return type(module).forward is cls.forward and type(module).__call__ is Module.__call__
+
+
 class Sequential(Module):
     """Modules applied in order, named "0", "1", ... as in PyTorch.
 
