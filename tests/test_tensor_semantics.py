@@ -355,3 +355,17 @@ def test_grad_modes_are_decorators_with_or_without_the_call_and_act_only_when_en
             assert mg.is_grad_enabled()
         assert not mg.is_grad_enabled()
     assert mg.is_grad_enabled()
+
+
+def test_gather_refuses_an_index_modified_after_the_forward_pass():
+    """As in PyTorch: gather saves its index for backward."""
+    x = mg.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3), requires_grad=True)
+    i = mg.tensor([[0], [1], [2], [0]])
+    r = x.gather(1, i)
+    i.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        r.sum().backward()
+    x.grad = None
+    r = x.gather(1, mg.tensor([[0], [1], [2], [0]]))
+    r.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])

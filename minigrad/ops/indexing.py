@@ -61,7 +61,8 @@ def gather(a, dim, index):
         full = np.zeros(shape, g.dtype)
         np.add.at(full, grid, g)
         return (full,)
-    return record(a._a[grid], (a,), backward, "gather")
+    saved = (index,) if isinstance(index, Tensor) else ()  # modified in place: refused
+    return record(a._a[grid], (a,), backward, "gather", saved=saved)
 
 
 def masked_fill(a, mask, value):
