@@ -181,11 +181,10 @@ done:
 }
 
 /* The input gradient of a stride-1 convolution is the convolution of dy
- * with w flipped and its channel axes swapped, padded by d (k - 1) - p. */
-static int FN(conv_bwd_input_folded_ok)(const mg_conv2d_geom *g)
+ * with w flipped and its channel axes swapped, padded by d (k - 1) - p:
+ * that convolution's geometry. */
+static mg_conv2d_geom FN(conv_bwd_input_geom)(const mg_conv2d_geom *g)
 {
-    if (g->sh != 1 || g->sw != 1) return 0;
-    if (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)) return 0;
     mg_conv2d_geom t = *g;
     t.c = g->oc;
     t.oc = g->c;
@@ -195,21 +194,21 @@ static int FN(conv_bwd_input_folded_ok)(const mg_conv2d_geom *g)
     t.ow = g->w;
     t.ph = g->dh * (g->kh - 1) - g->ph;
     t.pw = g->dw * (g->kw - 1) - g->pw;
+    return t;
+}
+
+static int FN(conv_bwd_input_folded_ok)(const mg_conv2d_geom *g)
+{
+    if (g->sh != 1 || g->sw != 1) return 0;
+    if (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)) return 0;
+    mg_conv2d_geom t = FN(conv_bwd_input_geom)(g);
     return FN(conv_folded_ok)(&t);
 }
 
 static int FN(conv_bwd_input_folded)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,
                                      MG_T *dx)
 {
-    mg_conv2d_geom t = *g;
-    t.c = g->oc;
-    t.oc = g->c;
-    t.h = g->oh;
-    t.w = g->ow;
-    t.oh = g->h;
-    t.ow = g->w;
-    t.ph = g->dh * (g->kh - 1) - g->ph;
-    t.pw = g->dw * (g->kw - 1) - g->pw;
+    mg_conv2d_geom t = FN(conv_bwd_input_geom)(g);
     const ptrdiff_t kk = g->kh * g->kw;
     MG_T *wf = mg_conv_alloc((size_t)(g->oc * g->c * kk) * sizeof(MG_T));
     if (!wf) return -1;

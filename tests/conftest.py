@@ -32,6 +32,15 @@ def simd(request):
     kernels.set_simd_path(before)
 
 
+@pytest.fixture
+def one_thread():
+    """Runs the test on one kernel thread (bit-for-bit comparisons)."""
+    before = kernels.get_num_threads()
+    kernels.set_num_threads(1)
+    yield
+    kernels.set_num_threads(before)
+
+
 @pytest.fixture(params=[1, 2])
 def threads(request):
     """Runs the test with one and with two kernel threads."""

@@ -5,18 +5,11 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import kernels as K
 from minigrad import nn, optim
 from minigrad.compiled import CompileError, compile_step
 from minigrad.nn import functional as F
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = K.get_num_threads()
-    K.set_num_threads(1)
-    yield
-    K.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mlp(seed=1, sizes=(20, 16, 8, 5), relu_last=False, bias=True, dtype=np.float32):

@@ -6,18 +6,11 @@ import pytest
 
 import minigrad as mg
 from minigrad import callbacks as C
-from minigrad import kernels as K
 from minigrad import nn
 from minigrad.compiled import CompileError
 from minigrad.nn import functional as F
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = K.get_num_threads()
-    K.set_num_threads(1)
-    yield
-    K.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _dls(n=150, seed=0):
