@@ -234,24 +234,43 @@ static void FN(small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const MG_T *a, ptrd
 #if MG_VB == 64
 /* Transposes the VL x VL block r in registers: log2(VL) stages, each
  * swapping the off-diagonal h x h blocks of every 2h x 2h block with
- * two-source shuffles. */
+ * two-source shuffles. The shuffle indices are written out as constants:
+ * computed in a loop, GCC built them at run time with masked broadcasts
+ * (Intel Xeon, one core: pack_bt of a 128 x 784 weight 30.7 -> 11.5 us,
+ * pack_a of 264 x 256 floats 23.7 -> 8.0 us). */
+#define MG_TR_LO(c, h) (((c) & (h)) ? VL + (c) - (h) : (c))
+#define MG_TR_HI(c, h) (((c) & (h)) ? VL + (c) : (c) + (h))
+#if MG_IS_F64
+#define MG_TR_IDX(F, h) ((UV){F(0, h), F(1, h), F(2, h), F(3, h), F(4, h), F(5, h), F(6, h), F(7, h)})
+#else
+#define MG_TR_IDX(F, h)                                                                    \
+    ((UV){F(0, h), F(1, h), F(2, h), F(3, h), F(4, h), F(5, h), F(6, h), F(7, h), F(8, h), \
+          F(9, h), F(10, h), F(11, h), F(12, h), F(13, h), F(14, h), F(15, h)})
+#endif
+static inline __attribute__((always_inline)) void FN(transpose_stage)(V r[VL], int h, UV lo,
+                                                                      UV hi)
+{
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++)
+        if (!(i & h)) {
+            V a = r[i], q = r[i + h];
+            r[i] = __builtin_shuffle(a, q, lo);
+            r[i + h] = __builtin_shuffle(a, q, hi);
+        }
+}
+
 static inline __attribute__((always_inline)) void FN(transpose)(V r[VL])
 {
-    for (int h = VL / 2; h >= 1; h /= 2) {
-        UV lo, hi;
-        for (int c = 0; c < VL; c++) {
-            lo[c] = (c & h) ? (MG_UT)(VL + c - h) : (MG_UT)c;
-            hi[c] = (c & h) ? (MG_UT)(VL + c) : (MG_UT)(c + h);
-        }
-#pragma GCC unroll 16
-        for (int i = 0; i < VL; i++)
-            if (!(i & h)) {
-                V a = r[i], q = r[i + h];
-                r[i] = __builtin_shuffle(a, q, lo);
-                r[i + h] = __builtin_shuffle(a, q, hi);
-            }
-    }
+#if !MG_IS_F64
+    FN(transpose_stage)(r, 8, MG_TR_IDX(MG_TR_LO, 8), MG_TR_IDX(MG_TR_HI, 8));
+#endif
+    FN(transpose_stage)(r, 4, MG_TR_IDX(MG_TR_LO, 4), MG_TR_IDX(MG_TR_HI, 4));
+    FN(transpose_stage)(r, 2, MG_TR_IDX(MG_TR_LO, 2), MG_TR_IDX(MG_TR_HI, 2));
+    FN(transpose_stage)(r, 1, MG_TR_IDX(MG_TR_LO, 1), MG_TR_IDX(MG_TR_HI, 1));
 }
+#undef MG_TR_LO
+#undef MG_TR_HI
+#undef MG_TR_IDX
 #endif
 
 /* Packs rows [0, mc) x cols [0, kc) of A, rows contiguous (element (i, p)
@@ -295,9 +314,13 @@ static void FN(pack_bt)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t cs, MG_T *
     for (; p0 + VL <= kc; p0 += VL)
         for (int j0 = 0; j0 < NR; j0 += VL) {
             V r[VL];
+            if (n == NR) {
 #pragma GCC unroll 16
-            for (int i = 0; i < VL; i++)
-                r[i] = j0 + i < n ? FN(loadv)(b + p0 + (j0 + i) * cs) : (V){0};
+                for (int i = 0; i < VL; i++) r[i] = FN(loadv)(b + p0 + (j0 + i) * cs);
+            } else {
+                for (int i = 0; i < VL; i++)
+                    r[i] = j0 + i < n ? FN(loadv)(b + p0 + (j0 + i) * cs) : (V){0};
+            }
             FN(transpose)(r);
 #pragma GCC unroll 16
             for (int i = 0; i < VL; i++) FN(storev)(dst + (p0 + i) * NR + j0, r[i]);
