@@ -7,12 +7,16 @@ from typing import Any
 
 __all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
-_state = threading.local()
+class _GradState(threading.local):
+    grad_enabled = True  # each thread starts recording (a class default: no getattr fallback)
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
     """False inside ``no_grad()``."""
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class _GradMode:
@@ -21,17 +25,20 @@ class _GradMode:
 
     mode = False
 
+    __slots__ = ("_before",)
+
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
-        self = super().__new__(cls)
-        self._before: list[bool] = []  # a stack: one instance may be entered recursively
+        self = object.__new__(cls)
+        # a stack, (mode, rest) pairs: one instance may be entered recursively
+        self._before: tuple[bool, Any] | None = None
         return self(func) if func is not None else self
 
     def __enter__(self) -> None:
-        self._before.append(is_grad_enabled())
+        self._before = (_state.grad_enabled, self._before)
         _state.grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._before.pop()
+        _state.grad_enabled, self._before = self._before
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -44,12 +51,14 @@ class _GradMode:
 class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
     """Context (or decorator) in which operations record no graph (evaluation, updates)."""
 
+    __slots__ = ()
     mode = False
 
 
 class enable_grad(_GradMode):  # noqa: N801 - PyTorch's name
     """Context (or decorator) in which operations record the graph again (inside no_grad)."""
 
+    __slots__ = ()
     mode = True
 
 

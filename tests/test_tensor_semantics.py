@@ -369,3 +369,33 @@ def test_gather_refuses_an_index_modified_after_the_forward_pass():
     r = x.gather(1, mg.tensor([[0], [1], [2], [0]]))
     r.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+
+
+def test_one_grad_mode_instance_nests_and_each_thread_starts_recording():
+    import threading
+
+    off, on = mg.no_grad(), mg.enable_grad()
+    with off:
+        with on:
+            with off:
+                assert not mg.is_grad_enabled()
+            assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(mg.is_grad_enabled()))
+        worker.start()
+        worker.join()
+        assert seen == [True]
+    assert mg.is_grad_enabled()
+
+
+def test_sequential_replans_when_its_layer_list_changes():
+    net = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    x = mg.randn(4, 3)
+    net(x)
+    net.layers[1] = nn.Sigmoid()
+    with mg.no_grad():
+        y = net(x)
+    lin = net.layers[0]
+    z = x.numpy() @ lin.weight.numpy().T + lin.bias.numpy()
+    np.testing.assert_allclose(y.numpy(), 1 / (1 + np.exp(-z)), rtol=1e-5)

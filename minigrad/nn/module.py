@@ -213,7 +213,7 @@ class Sequential(Module):
     def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
         self._plan: list[Module] = []
-        self._planned_for: tuple[int, ...] | None = None
+        self._planned_for: list[Module] | None = None  # the layers the plan was built from
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         for i, layer in enumerate(self.layers):
@@ -226,11 +226,11 @@ class Sequential(Module):
             fused = layers[i].fuse_with(layers[i + 1]) if i + 1 < len(layers) else None
             plan.append(fused if fused is not None else layers[i])
             i += 2 if fused is not None else 1
-        self._plan, self._planned_for = plan, tuple(map(id, layers))
+        self._plan, self._planned_for = plan, list(layers)
         return self
 
     def forward(self, x: Any) -> Any:
-        if self._planned_for != tuple(map(id, self.layers)):
+        if self._planned_for != self.layers:  # compares the layers by identity (no __eq__)
             self.fuse()
         for layer in self._plan:
             x = layer(x)
