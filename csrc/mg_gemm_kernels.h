@@ -20,18 +20,19 @@ static inline V FN(reluv)(V x)
     return (V)((UV)x & ~(UV)(x <= zero));
 }
 
-/* C[m x n] (+)= A_sliver (MR x kc) * B_sliver (kc x NR, packed), then
- * + bias and ReLU when asked (only on the last k-block). Element (i, p) of
- * the A sliver is a[i * rsa + p * csa]: (1, MR) when packed, or the strides of
- * the caller's matrix when A is read in place. */
-static inline __attribute__((always_inline)) void FN(ukernel)(
-    ptrdiff_t kc, const MG_T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
+/* C[m x n] (+)= A_sliver (R x kc) * B_sliver (kc x NR, packed), then
+ * + bias and ReLU when asked (only on the last k-block); m <= R <= MG_MR,
+ * R a constant where it is inlined. Element (i, p) of the A sliver is
+ * a[i * rsa + p * csa]: (1, MG_MR) when packed, or the strides of the
+ * caller's matrix when A is read in place. */
+static inline __attribute__((always_inline)) void FN(ukernel_rows)(
+    const int R, ptrdiff_t kc, const MG_T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
     const MG_T *restrict b, MG_T *restrict c, ptrdiff_t rsc, ptrdiff_t csc, int m,
     int n, int load_c, const MG_T *restrict bias, int relu)
 {
     V acc[MG_MR][MG_NV];
 #pragma GCC unroll 32
-    for (int i = 0; i < MG_MR; i++)
+    for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int j = 0; j < MG_NV; j++) acc[i][j] = (V){0};
 
@@ -40,7 +41,7 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
 #pragma GCC unroll 8
         for (int j = 0; j < MG_NV; j++) bv[j] = FN(loadv)(b + j * VL);
 #pragma GCC unroll 32
-        for (int i = 0; i < MG_MR; i++) {
+        for (int i = 0; i < R; i++) {
             V ai = FN(splat)(a[i * rsa]);
 #pragma GCC unroll 8
             for (int j = 0; j < MG_NV; j++) acc[i][j] += ai * bv[j];
@@ -49,22 +50,23 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
         b += NR;
     }
 
-    if (m == MG_MR && n == NR && csc == 1) {
+    if (n == NR && csc == 1) {
 #pragma GCC unroll 32
-        for (int i = 0; i < MG_MR; i++)
+        for (int i = 0; i < R; i++)
+            if (i < m)
 #pragma GCC unroll 8
-            for (int j = 0; j < MG_NV; j++) {
-                MG_T *cp = c + i * rsc + j * VL;
-                V r = acc[i][j];
-                if (load_c) r += FN(loadv)(cp);
-                if (bias) r += FN(loadv)(bias + j * VL);
-                if (relu) r = FN(reluv)(r);
-                FN(storev)(cp, r);
-            }
+                for (int j = 0; j < MG_NV; j++) {
+                    MG_T *cp = c + i * rsc + j * VL;
+                    V r = acc[i][j];
+                    if (load_c) r += FN(loadv)(cp);
+                    if (bias) r += FN(loadv)(bias + j * VL);
+                    if (relu) r = FN(reluv)(r);
+                    FN(storev)(cp, r);
+                }
         return;
     }
     MG_T tile[MG_MR * NR];
-    for (int i = 0; i < MG_MR; i++)
+    for (int i = 0; i < R; i++)
         for (int j = 0; j < MG_NV; j++) FN(storev)(tile + i * NR + j * VL, acc[i][j]);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
@@ -74,6 +76,28 @@ static inline __attribute__((always_inline)) void FN(ukernel)(
             if (relu && r <= 0) r = 0;
             c[i * rsc + j * csc] = r;
         }
+}
+
+/* The micro-kernel for m <= MG_MR rows: a last sliver of at most 4 or 8 rows
+ * runs a kernel of that many (64 rows are 5 x 12 + 4: without it a batch of 64
+ * computed 72). Each element sums the same products in the same order
+ * whichever kernel runs, so results do not depend on it. */
+static inline __attribute__((always_inline)) void FN(ukernel)(
+    ptrdiff_t kc, const MG_T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
+    const MG_T *restrict b, MG_T *restrict c, ptrdiff_t rsc, ptrdiff_t csc, int m,
+    int n, int load_c, const MG_T *restrict bias, int relu)
+{
+#if MG_MR > 8
+    if (m <= 4) {
+        FN(ukernel_rows)(4, kc, a, rsa, csa, b, c, rsc, csc, m, n, load_c, bias, relu);
+        return;
+    }
+    if (m <= 8) {
+        FN(ukernel_rows)(8, kc, a, rsa, csa, b, c, rsc, csc, m, n, load_c, bias, relu);
+        return;
+    }
+#endif
+    FN(ukernel_rows)(MG_MR, kc, a, rsa, csa, b, c, rsc, csc, m, n, load_c, bias, relu);
 }
 
 /* C[mc x nc] (+)= A (packed slivers) * B (packed slivers); C's element
