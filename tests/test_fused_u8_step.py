@@ -158,3 +158,22 @@ def test_bytes_of_another_dtype_go_eager(one_thread):
     step = compile_step(model, F.cross_entropy, MOMENTUM(model.parameters(), lr=0.1))
     assert step.step(ScaledBytes(x, 255, np.float64).batch(slice(0, 8)),
                      mg.Tensor(y[:8])) is None
+
+
+def test_shipped_mnist_as_bytes_reads_as_the_floats():
+    from minigrad import datasets as D
+    from minigrad import tasks as T
+
+    for load in (D.mnist_sample, D.mnist_digits):
+        for flatten in (True, False):
+            floats, raw = load(flatten), load(flatten, as_bytes=True)
+            for (xf, yf), (x8, y8) in zip(floats, raw, strict=True):
+                assert isinstance(x8, ScaledBytes) and x8.shape == xf.shape
+                np.testing.assert_array_equal(x8.numpy(), xf)
+                np.testing.assert_array_equal(y8, yf)
+    (x8, y8), (xv8, _), _ = T.load_task_data("digits")
+    (xf, yf), (xvf, _) = D.mnist_digits()
+    assert isinstance(x8, ScaledBytes) and x8.data.dtype == np.uint8
+    np.testing.assert_array_equal(x8.numpy(), xf)
+    np.testing.assert_array_equal(xv8.numpy(), xvf)
+    np.testing.assert_array_equal(y8, yf)
