@@ -346,18 +346,23 @@ static inline V FN(u8_vec)(const uint8_t *src, V s, V r, int divide)
 }
 
 /* dst[i * ds + j] = src[i * rs + j] / s for i < rows, j < n: rows of bytes
- * converted to MG_T. A row's last partial vector goes through a padded copy,
- * so every element is converted by the same vector code. */
+ * converted to MG_T, every element by the same vector code. A row's last
+ * partial vector is read and stored whole when that stays within the next
+ * row, which overwrites the spare lanes (short rows: a transposed operand's
+ * slivers); the last row's goes through a padded copy. */
 static void FN(u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff_t rs,
                         MG_T *dst, ptrdiff_t ds, MG_T s, MG_T r, int divide)
 {
     const V sv = FN(splat)(s), rv = FN(splat)(r);
     const ptrdiff_t nv = n / VL * VL;
+    const int spill = nv < n && rs >= nv + VL && nv + VL <= ds + n;
     for (ptrdiff_t i = 0; i < rows; i++) {
         const uint8_t *si = src + i * rs;
         MG_T *di = dst + i * ds;
         for (ptrdiff_t j = 0; j < nv; j += VL) FN(storev)(di + j, FN(u8_vec)(si + j, sv, rv, divide));
-        if (nv < n) {
+        if (nv < n && spill && i + 1 < rows) {
+            FN(storev)(di + nv, FN(u8_vec)(si + nv, sv, rv, divide));
+        } else if (nv < n) {
             uint8_t tail[VL];
             MG_T out[VL];
             memset(tail, 0, sizeof tail);
