@@ -273,19 +273,28 @@ typedef struct {
 
 /* Whether ops->u8_rows must divide to give (MG_T)u / s for every byte u:
  * its faster reciprocal-and-residual form is checked against the division
- * for all 256 values (once per scale, ISA and thread). */
+ * (once per scale, ISA and thread) on all 256 values through each of its
+ * code paths: whole vectors (one row of 256), rows of 9 whose last partial
+ * vector is read whole (a stride of 32), and rows of 1 (padded copies). */
 static int FN(u8_check)(const OPS *ops, MG_T s, MG_T r)
 {
     static _Thread_local const OPS *last_ops;
     static _Thread_local MG_T last_s;
     static _Thread_local int last_divide;
     if (last_ops == ops && last_s == s) return last_divide;
-    uint8_t u[256];
-    MG_T q[256];
-    for (int i = 0; i < 256; i++) u[i] = (uint8_t)i;
+    uint8_t u[256], u32[29 * 32] = {0};
+    MG_T q[288];
+    int divide = 0;
+    for (int i = 0; i < 256; i++) {
+        u[i] = (uint8_t)i;
+        u32[i / 9 * 32 + i % 9] = (uint8_t)i;
+    }
     unsigned fp = mg_fp_enter();
     ops->u8_rows(1, 256, u, 256, q, 256, s, r, 0);
-    int divide = 0;
+    for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
+    ops->u8_rows(29, 9, u32, 32, q, 9, s, r, 0);
+    for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
+    ops->u8_rows(256, 1, u, 1, q, 1, s, r, 0);
     for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
     mg_fp_leave(fp);
     last_ops = ops;
