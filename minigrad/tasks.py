@@ -175,10 +175,15 @@ def make_learner(settings, train, valid, batch_size=64, seed=0, log=print):
 
     task, arch = settings["task"], settings.get("arch", "mlp")
     (x_train, y_train), (x_valid, y_valid) = train, valid
+    # Images as floats (ScaledBytes give them) where batches would convert bytes every
+    # epoch: the validation set (in-order batches are views) and the conv nets' training
+    # (eager); the MLP's compiled step reads shuffled training batches as bytes.
+    x_valid = np.asarray(x_valid)
     loss_func, metric, _ = task_parts(task)
     decay = {}
     if arch != "mlp":  # images as (N, 1, 28, 28)
-        x_train, x_valid = x_train.reshape(-1, 1, 28, 28), x_valid.reshape(-1, 1, 28, 28)
+        x_train = np.asarray(x_train).reshape(-1, 1, 28, 28)
+        x_valid = x_valid.reshape(-1, 1, 28, 28)
         loss_func, decay = conv_loss(task), dict(weight_decay=CONV_WEIGHT_DECAY)
     dls = mg.DataLoaders.from_arrays(x_train, targets(task, y_train), x_valid,
                                      targets(task, y_valid), batch_size=batch_size, seed=seed)
