@@ -7,14 +7,19 @@ import numpy as np
 from minigrad import kernels as K
 
 
-def epoch_data(n=60_000, seed=0):
-    """n real MNIST digits (the shipped 10,000, repeated), float32, labels 0-9."""
+def epoch_data(n=60_000, seed=0, as_bytes=False):
+    """n real MNIST digits (the shipped 10,000, repeated), float32, labels 0-9;
+    ``as_bytes``: the same images as ScaledBytes (uint8 read as x / 255)."""
     from minigrad import datasets
+    from minigrad.data import ScaledBytes
 
-    (x, y), (xv, yv) = datasets.mnist_digits()
+    (x, y), (xv, yv) = datasets.mnist_digits(as_bytes=as_bytes)
+    if as_bytes:
+        x, xv = x.data, xv.data
     x, y = np.concatenate([x, xv]), np.concatenate([y, yv])
     reps = -(-n // len(x))
-    return np.tile(x, (reps, 1))[:n].copy(), np.tile(y, reps)[:n].copy()
+    x, y = np.tile(x, (reps, 1))[:n].copy(), np.tile(y, reps)[:n].copy()
+    return (ScaledBytes(x, 255) if as_bytes else x), y
 
 
 def epoch_flops(n, sizes=(784, 128, 10)):
@@ -157,16 +162,18 @@ def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, pea
     peak = peak or _kernels._peak_probe(0.5)
     n = 10_000 if quick else 60_000
     x, y = epoch_data(n)
+    x8, _ = epoch_data(n, as_bytes=True)  # the compiled Learner's images: read as bytes
     floor = epoch_flops(n) / (peak * 1e9)
     rows = []
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
-           f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core")
+           f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core; minigrad's "
+           f"compiled Learner reads the images as uint8 (ScaledBytes), the others as float32")
     names = ["mg_eager", "kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
     report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
            + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
         torch_run = torch_epoch(x, y, bs, K.get_num_threads())
-        runners = {"minigrad": (minigrad_epoch(x, y, bs), False),
+        runners = {"minigrad": (minigrad_epoch(x8, y, bs), False),
                    "mg_eager": (minigrad_epoch(x, y, bs, compile=False), False),
                    "kernels": (kernels_epoch(x, y, bs), False),
                    "numpy": (numpy_epoch(x, y, bs), False),

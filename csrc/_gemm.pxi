@@ -1,9 +1,45 @@
 # matmul and linear (included by _kernels.pyx).
 
+cdef extern from *:
+    """
+    int mg_gemm_u8_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, const uint8_t *A8,
+                       ptrdiff_t rsa, ptrdiff_t csa, const float *B, const uint8_t *B8,
+                       ptrdiff_t rsb, ptrdiff_t csb, float *C, ptrdiff_t ldc, int accumulate,
+                       const float *bias, int relu, double scale);
+    int mg_gemm_u8_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
+                       const uint8_t *A8, ptrdiff_t rsa, ptrdiff_t csa, const double *B,
+                       const uint8_t *B8, ptrdiff_t rsb, ptrdiff_t csb, double *C,
+                       ptrdiff_t ldc, int accumulate, const double *bias, int relu,
+                       double scale);
+    """
+    int mg_gemm_u8_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *A,
+                       const uint8_t *A8, Py_ssize_t rsa, Py_ssize_t csa, const float *B,
+                       const uint8_t *B8, Py_ssize_t rsb, Py_ssize_t csb, float *C,
+                       Py_ssize_t ldc, int accumulate, const float *bias, int relu,
+                       double scale) nogil
+    int mg_gemm_u8_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
+                       const uint8_t *A8, Py_ssize_t rsa, Py_ssize_t csa, const double *B,
+                       const uint8_t *B8, Py_ssize_t rsb, Py_ssize_t csb, double *C,
+                       Py_ssize_t ldc, int accumulate, const double *bias, int relu,
+                       double scale) nogil
+
+# the divisors a uint8 operand takes: every byte / scale is a normal float32
+cdef double _U8_SCALE_MIN = 2.0 ** -100, _U8_SCALE_MAX = 2.0 ** 100
+
 cdef inline int _gemm_call(int t, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, void *pA,
                            Py_ssize_t rsa, Py_ssize_t csa, void *pB, Py_ssize_t rsb,
                            Py_ssize_t csb, void *pC, bint accumulate, void *bp,
-                           bint relu) noexcept nogil:
+                           bint relu, int a8, int b8, double scale) noexcept nogil:
+    if (a8 or b8) and t == cnp.NPY_FLOAT32:
+        return mg_gemm_u8_f32(M, N, K, NULL if a8 else <float *>pA,
+                              <uint8_t *>pA if a8 else NULL, rsa, csa,
+                              NULL if b8 else <float *>pB, <uint8_t *>pB if b8 else NULL,
+                              rsb, csb, <float *>pC, N, accumulate, <float *>bp, relu, scale)
+    if a8 or b8:
+        return mg_gemm_u8_f64(M, N, K, NULL if a8 else <double *>pA,
+                              <uint8_t *>pA if a8 else NULL, rsa, csa,
+                              NULL if b8 else <double *>pB, <uint8_t *>pB if b8 else NULL,
+                              rsb, csb, <double *>pC, N, accumulate, <double *>bp, relu, scale)
     if t == cnp.NPY_FLOAT32:
         return mg_gemm_f32(M, N, K, <float *>pA, rsa, csa, <float *>pB, rsb, csb,
                            <float *>pC, N, accumulate, <float *>bp, relu)
@@ -11,16 +47,48 @@ cdef inline int _gemm_call(int t, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, void
                        <double *>pC, N, accumulate, <double *>bp, relu)
 
 
+cdef double _u8_scale(str fn, object scale, cnp.ndarray u8, str name, str aname,
+                      str bname, bint both) except? -1:
+    """The divisor of the uint8 operand u8 (None if neither is), checked."""
+    if both:
+        raise TypeError(f"{fn}: {aname} and {bname} are both uint8; at most one operand "
+                        f"may be uint8")
+    if u8 is None:
+        if scale is not None:
+            raise TypeError(f"{fn}: scale= applies to a uint8 operand, but {aname} and "
+                            f"{bname} are floating point")
+        return 1.0
+    if scale is None:
+        raise TypeError(f"{fn}: {name} is uint8: pass scale= (its elements are read as "
+                        f"{name} / scale)")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: scale must be a number, got {type(scale).__name__}")
+    cdef double s = float(scale)
+    if not _U8_SCALE_MIN <= s <= _U8_SCALE_MAX:
+        raise ValueError(f"{fn}: scale must lie in [2**-100, 2**100], got {s}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(u8):
+        raise ValueError(f"{fn}: the uint8 {name} must be C-contiguous (strides "
+                         f"{_strides(u8)}); pass numpy.ascontiguousarray({name})")
+    return s
+
+
 cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint trans_b,
                                object out, bint accumulate, object bias, bint relu,
-                               str aname, str bname):
+                               str aname, str bname, object scale=None):
     cdef cnp.ndarray A = _array(a, fn, aname)
     cdef cnp.ndarray B = _array(b, fn, bname)
     cdef cnp.ndarray C, D = None
     _ndim(A, 2, fn, aname)
     _ndim(B, 2, fn, bname)
-    cdef int t = _float_type(A, fn, aname)
-    _same_type(B, t, fn, bname, aname)
+    cdef int a8 = cnp.PyArray_TYPE(A) == cnp.NPY_UINT8
+    cdef int b8 = cnp.PyArray_TYPE(B) == cnp.NPY_UINT8
+    cdef double s = _u8_scale(fn, scale, A if a8 else B if b8 else None,
+                              aname if a8 else bname, aname, bname, a8 and b8)
+    cdef int t = _float_type(B, fn, bname) if a8 else _float_type(A, fn, aname)
+    if not a8 and not b8:
+        _same_type(B, t, fn, bname, aname)
+    elif not a8:
+        _same_type(A, t, fn, aname, bname)
     cdef Py_ssize_t s0 = _elem_stride(A, 0, fn, aname), s1 = _elem_stride(A, 1, fn, aname)
     cdef Py_ssize_t M, K, K2, N, rsa, csa, rsb, csb
     if trans_a:
@@ -63,30 +131,37 @@ cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint tr
     cdef void *pB = _data(B)
     cdef void *pC = _data(C)
     if <double>M * N * K < 65536.0:  # ~1 us or less: releasing the GIL costs more
-        rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
+        rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu,
+                        a8, b8, s)
     else:
         with nogil:
-            rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu)
+            rc = _gemm_call(t, M, N, K, pA, rsa, csa, pB, rsb, csb, pC, accumulate, bp, relu,
+                            a8, b8, s)
     if rc != 0:
         raise MemoryError(f"{fn}: could not allocate packing buffers")
     return C
 
 
-def matmul(a, b, *, bint trans_a=False, bint trans_b=False, out=None, bint accumulate=False):
+def matmul(a, b, *, bint trans_a=False, bint trans_b=False, out=None, bint accumulate=False,
+           scale=None):
     """op(a) @ op(b), where op transposes when trans_a / trans_b is set.
 
     Covers a linear layer's forward ``x @ w`` and backward products
     ``x.T @ dy`` (trans_a) and ``dy @ w.T`` (trans_b) without copies.
-    With ``accumulate=True`` the product is added into ``out``."""
+    With ``accumulate=True`` the product is added into ``out``. One operand
+    may be a C-contiguous uint8 array, read as ``a.astype(dtype) / scale``
+    (converted while packing; the result equals the product of the converted
+    array bit for bit)."""
     return _gemm_checked("matmul", a, b, trans_a, trans_b, out, accumulate, None, False,
-                         "a", "b")
+                         "a", "b", scale)
 
 
-def linear(x, w, b=None, *, bint relu=False, bint trans_w=False, out=None):
+def linear(x, w, b=None, *, bint relu=False, bint trans_w=False, out=None, scale=None):
     """x @ w + b (w transposed first if trans_w), then ReLU if relu.
 
-    Bias and ReLU are applied to each output tile while it is in registers."""
-    return _gemm_checked("linear", x, w, False, trans_w, out, False, b, relu, "x", "w")
+    Bias and ReLU are applied to each output tile while it is in registers.
+    x may be a C-contiguous uint8 array, read as ``x.astype(w.dtype) / scale``."""
+    return _gemm_checked("linear", x, w, False, trans_w, out, False, b, relu, "x", "w", scale)
 
 
 cdef extern from "mg_probe.h" nogil:

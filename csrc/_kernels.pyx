@@ -22,7 +22,7 @@ layout, aliasing -- and then runs the C kernel without the GIL. Rules:
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 from mg_kernels cimport *
 

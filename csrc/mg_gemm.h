@@ -261,6 +261,98 @@ static void FN(pack_b_sliver)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t rs,
 }
 #undef MG_COPY_ROWS
 
+/* ---- uint8 operands, converted to MG_T (byte / s) while packing ----
+ * Only the packing differs from a MG_T operand: the converted values go
+ * through the same packing, macro-kernels and blocking, so the product equals
+ * the one of the MG_T array bytes / s bit for bit. */
+typedef struct {
+    const uint8_t *p; /* NULL: the operand is MG_T */
+    MG_T s, r;        /* divisor and its reciprocal */
+    int divide;       /* 1: convert by true division (see u8_check) */
+} FN(u8op);
+
+/* Whether ops->u8_rows must divide to give (MG_T)u / s for every byte u:
+ * its faster reciprocal-and-residual form is checked against the division
+ * (once per scale, ISA and thread) on all 256 values through each of its
+ * code paths: whole vectors (one row of 256), rows of 9 whose last partial
+ * vector is read whole (a stride of 32), and rows of 1 (padded copies). */
+static int FN(u8_check)(const OPS *ops, MG_T s, MG_T r)
+{
+    static _Thread_local const OPS *last_ops;
+    static _Thread_local MG_T last_s;
+    static _Thread_local int last_divide;
+    if (last_ops == ops && last_s == s) return last_divide;
+    uint8_t u[256], u32[29 * 32] = {0};
+    MG_T q[288];
+    int divide = 0;
+    for (int i = 0; i < 256; i++) {
+        u[i] = (uint8_t)i;
+        u32[i / 9 * 32 + i % 9] = (uint8_t)i;
+    }
+    unsigned fp = mg_fp_enter();
+    ops->u8_rows(1, 256, u, 256, q, 256, s, r, 0);
+    for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
+    ops->u8_rows(29, 9, u32, 32, q, 9, s, r, 0);
+    for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
+    ops->u8_rows(256, 1, u, 1, q, 1, s, r, 0);
+    for (int i = 0; i < 256; i++) divide |= q[i] != (MG_T)i / s;
+    mg_fp_leave(fp);
+    last_ops = ops;
+    last_s = s;
+    last_divide = divide;
+    return divide;
+}
+
+/* Rows [0, m) x cols [0, kc) of the uint8 A at src (strides rsa, csa, one
+ * of them 1) as MG_T in scr; their strides there into *rs, *cs. */
+static void FN(a8_sliver)(const OPS *ops, const FN(u8op) *a8, const uint8_t *src, int m,
+                          ptrdiff_t kc, ptrdiff_t rsa, ptrdiff_t csa, MG_T *scr,
+                          ptrdiff_t *rs, ptrdiff_t *cs)
+{
+    if (csa == 1) {
+        ops->u8_rows(m, kc, src, rsa, scr, kc, a8->s, a8->r, a8->divide);
+        *rs = kc;
+        *cs = 1;
+    } else {
+        ops->u8_rows(kc, m, src, csa, scr, ops->mr, a8->s, a8->r, a8->divide);
+        *rs = 1;
+        *cs = ops->mr;
+    }
+}
+
+/* Packs an A sliver of m rows from uint8 (see pack_a): converted into scr,
+ * then packed by ops->pack_a, or converted into place when columns are rows. */
+static void FN(pack_a8)(const OPS *ops, const FN(u8op) *a8, const uint8_t *src, int m,
+                        ptrdiff_t kc, ptrdiff_t rsa, ptrdiff_t csa, MG_T *scr, MG_T *dst)
+{
+    const int mr = ops->mr;
+    if (csa == 1) {
+        ops->u8_rows(m, kc, src, rsa, scr, kc, a8->s, a8->r, a8->divide);
+        ops->pack_a(m, kc, scr, kc, dst);
+        return;
+    }
+    ops->u8_rows(kc, m, src, csa, dst, mr, a8->s, a8->r, a8->divide);
+    if (m < mr)
+        for (ptrdiff_t p = 0; p < kc; p++)
+            for (int i = m; i < mr; i++) dst[p * mr + i] = 0;
+}
+
+/* Packs one B sliver (see pack_b_sliver) from uint8 (strides rsb, csb, one of them 1). */
+static void FN(pack_b8)(const OPS *ops, const FN(u8op) *b8, const uint8_t *src, ptrdiff_t kc,
+                        int n, ptrdiff_t rsb, ptrdiff_t csb, MG_T *scr, MG_T *dst)
+{
+    const int nr = ops->nr;
+    if (csb == 1) {
+        ops->u8_rows(kc, n, src, rsb, dst, nr, b8->s, b8->r, b8->divide);
+        if (n < nr)
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int j = n; j < nr; j++) dst[p * nr + j] = 0;
+        return;
+    }
+    ops->u8_rows(n, kc, src, csb, scr, kc, b8->s, b8->r, b8->divide);
+    ops->pack_bt(kc, n, scr, kc, dst);
+}
+
 static void FN(bias_relu_only)(ptrdiff_t M, ptrdiff_t N, MG_T *c, ptrdiff_t ldc,
                                int accumulate, const MG_T *bias, int relu)
 {
@@ -282,7 +374,8 @@ static void FN(gemm_units)(const OPS *ops, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t
                           ptrdiff_t m, ptrdiff_t nc, ptrdiff_t kc, const MG_T *a,
                            ptrdiff_t rsa, ptrdiff_t csa, int packed, MG_T *edge,
                            const MG_T *bp, MG_T *c, ptrdiff_t rsc, ptrdiff_t csc,
-                           int load_c, const MG_T *bias, int relu)
+                           int load_c, const MG_T *bias, int relu, const FN(u8op) *a8,
+                           const uint8_t *a8_src, MG_T *scr)
 {
     const int mr = ops->mr, nr = ops->nr;
     for (ptrdiff_t u = u0; u < u1;) {
@@ -291,10 +384,15 @@ static void FN(gemm_units)(const OPS *ops, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t
         ptrdiff_t rows = m - ir < mr ? m - ir : mr, cols = (j1 == nsl ? nc : j1 * nr) - jr;
         MG_T *ci = c + ir * rsc + jr * csc;
         const MG_T *bj = bias ? bias + jr : NULL;
-        if (packed)
+        if (packed) {
             ops->macro(rows, cols, kc, a + ir * kc, bp + jr * kc, ci, rsc, csc, load_c, bj,
                        relu);
-        else
+        } else if (a8->p) { /* the sliver converted, then read as if in place */
+            ptrdiff_t rs, cs;
+            FN(a8_sliver)(ops, a8, a8_src + ir * rsa, (int)rows, kc, rsa, csa, scr, &rs, &cs);
+            ops->macro_direct(rows, cols, kc, scr, rs, cs, edge, bp + jr * kc, ci, rsc, csc,
+                              load_c, bj, relu);
+        } else
             ops->macro_direct(rows, cols, kc, a + ir * rsa, rsa, csa, edge, bp + jr * kc, ci,
                               rsc, csc, load_c, bj, relu);
         u += j1 - j0;
@@ -308,6 +406,9 @@ typedef struct {
     const MG_T *A, *B, *bias;
     MG_T *C, *bp, *ap;
     int accumulate, relu, direct;
+    FN(u8op) a8, b8;
+    MG_T *scr; /* with a uint8 operand: scr_elems per thread for its conversion */
+    ptrdiff_t scr_elems;
 } FN(gemm_job);
 
 /* Waits for the GEMM's own team. A GEMM on one thread makes no OpenMP
@@ -331,6 +432,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
     const ptrdiff_t rsb = g->rsb, csb = g->csb, rsc = g->rsc, csc = g->csc, mc = g->mc;
     MG_T *bp = g->bp, *ap = g->ap;
     MG_T *edge = direct ? ap + (size_t)t * mr * g->kc_block : NULL; /* edge sliver */
+    MG_T *scr = g->scr ? g->scr + t * g->scr_elems : NULL;
     for (ptrdiff_t jc = 0; jc < N; jc += g->nc_block) {
         ptrdiff_t nc = N - jc < g->nc_block ? N - jc : g->nc_block;
         ptrdiff_t nsl = (nc + nr - 1) / nr;
@@ -342,7 +444,10 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 ptrdiff_t j = s * nr;
                 int n = (int)(nc - j < nr ? nc - j : nr);
                 const MG_T *b = g->B + pc * rsb + (jc + j) * csb;
-                if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
+                if (g->b8.p)
+                    FN(pack_b8)(ops, &g->b8, g->b8.p + pc * rsb + (jc + j) * csb, kc, n, rsb,
+                                csb, scr, bp + j * kc);
+                else if (rsb == 1 && csb != 1) /* B transposed: W of x @ W.T */
                     ops->pack_bt(kc, n, b, csb, bp + j * kc);
                 else
                     FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
@@ -352,10 +457,14 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 ptrdiff_t m = M - ic < mc ? M - ic : mc;
                 ptrdiff_t msl = (m + mr - 1) / mr;
                 const MG_T *a = g->A + ic * rsa + pc * csa;
+                const uint8_t *a8 = g->a8.p ? g->a8.p + ic * rsa + pc * csa : NULL;
                 if (!direct) {
                     for (ptrdiff_t s = msl * t / nt; s < msl * (t + 1) / nt; s++) {
                         ptrdiff_t i = s * mr, rows = m - i < mr ? m - i : mr;
-                        if (csa == 1)
+                        if (a8)
+                            FN(pack_a8)(ops, &g->a8, a8 + i * rsa, (int)rows, kc, rsa, csa,
+                                        scr, ap + i * kc);
+                        else if (csa == 1)
                             ops->pack_a(rows, kc, a + i * rsa, rsa, ap + i * kc);
                         else
                             FN(pack_a)(rows, kc, a + i * rsa, rsa, csa, mr, ap + i * kc);
@@ -366,7 +475,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 FN(gemm_units)(ops, total * t / nt, total * (t + 1) / nt, nsl, m, nc, kc,
                                direct ? a : ap, rsa, csa, !direct, edge, bp,
                                g->C + ic * rsc + jc * csc, rsc, csc, load_c, b_j,
-                               last && g->relu);
+                               last && g->relu, &g->a8, a8, scr);
                 FN(team_sync)(nt);
             }
         }
@@ -386,7 +495,8 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
 static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                         const MG_T *A, ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B,
                         ptrdiff_t rsb, ptrdiff_t csb, MG_T *C, ptrdiff_t rsc, ptrdiff_t csc,
-                        int accumulate, const MG_T *bias, int relu)
+                        int accumulate, const MG_T *bias, int relu, const FN(u8op) *a8,
+                        const FN(u8op) *b8)
 {
     const int mr = ops->mr, nr = ops->nr;
     const mg_blocking blk = FN(gemm_blocking)(mr, nr);
@@ -412,11 +522,13 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
 
     const size_t b_elems = (size_t)kc_block * nc_pad;
     const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
-    MG_T *bp = mg_arena_get((b_elems + a_elems) * sizeof(MG_T) + 64);
+    const ptrdiff_t scr_elems = a8->p || b8->p ? (ptrdiff_t)(mr > nr ? mr : nr) * kc_block : 0;
+    const size_t a_at = (b_elems + 15) / 16 * 16, scr_at = a_at + (a_elems + 15) / 16 * 16;
+    MG_T *bp = mg_arena_get((scr_at + (size_t)scr_elems * nt) * sizeof(MG_T) + 64);
     if (!bp) return -1;
     const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
-                              mc, A, B, bias, C, bp, bp + (b_elems + 15) / 16 * 16,
-                              accumulate, relu, direct};
+                              mc, A, B, bias, C, bp, bp + a_at, accumulate, relu, direct,
+                              *a8, *b8, scr_elems ? bp + scr_at : NULL, scr_elems};
     if (nt == 1) { /* no OpenMP region (~0.45 us a call) */
         unsigned fp = mg_fp_enter();
         FN(gemm_team)(&job, 0, 1);
@@ -461,9 +573,38 @@ static void FN(gemm_small)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
     }
 }
 
-int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
-                ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
-                ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu)
+/* Few rows with a uint8 operand: it is converted whole into the arena
+ * (at most MG_SMALL_ROWS rows of A, or B's columns), then gemm_small. */
+static int FN(gemm_small8)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N,
+                           ptrdiff_t K, const MG_T *A, ptrdiff_t rsa, const MG_T *B,
+                           ptrdiff_t csb, MG_T *C, ptrdiff_t ldc, int accumulate,
+                           const MG_T *bias, int relu, const FN(u8op) *a8, const FN(u8op) *b8)
+{
+    const size_t a_elems = a8->p ? (size_t)M * K : 0, b_elems = b8->p ? (size_t)N * K : 0;
+    MG_T *buf = mg_arena_get((a_elems + b_elems) * sizeof(MG_T) + 64);
+    if (!buf) return -1;
+    unsigned fp = mg_fp_enter();
+    if (a8->p) {
+        ops->u8_rows(M, K, a8->p, rsa, buf, K, a8->s, a8->r, a8->divide);
+        A = buf;
+        rsa = K;
+    }
+    if (b8->p) {
+        ops->u8_rows(N, K, b8->p, csb, buf + a_elems, K, b8->s, b8->r, b8->divide);
+        B = buf + a_elems;
+        csb = K;
+    }
+    mg_fp_leave(fp);
+    FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
+    return 0;
+}
+
+/* mg_gemm, with A or B (or both) uint8 where a8->p / b8->p is set (then
+ * the MG_T pointer is unused). */
+static int FN(gemm_any)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
+                        ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
+                        ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu,
+                        const FN(u8op) *a8, const FN(u8op) *b8)
 {
     if (M == 0 || N == 0) return 0;
     if (K == 0) {
@@ -489,15 +630,43 @@ int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t 
     const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
     const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
     const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
-    if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
+    if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1 && (a8->p || b8->p))
+        rc = FN(gemm_small8)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias,
+                             relu, a8, b8);
+    else if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
         FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
     else if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu &&
              (rsb == 1 || csb == 1))
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
-                          accumulate, NULL, 0);
+                          accumulate, NULL, 0, b8, a8);
     else
         rc = FN(gemm_run)(ops, threads, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1,
-                          accumulate, bias, relu);
+                          accumulate, bias, relu, a8, b8);
     mg_leave();
     return rc;
+}
+
+int FN(mg_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
+                ptrdiff_t csa, const MG_T *B, ptrdiff_t rsb, ptrdiff_t csb, MG_T *C,
+                ptrdiff_t ldc, int accumulate, const MG_T *bias, int relu)
+{
+    const FN(u8op) none = {NULL, 0, 0, 0};
+    return FN(gemm_any)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, relu,
+                        &none, &none);
+}
+
+/* mg_gemm with A and/or B uint8 (A8, B8 non-NULL instead of A, B), read as
+ * (MG_T)byte / scale: the same product as mg_gemm's on the converted
+ * arrays, bit for bit. Strides in elements; each uint8 operand needs one
+ * stride of 1. */
+int FN(mg_gemm_u8)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, const uint8_t *A8,
+                   ptrdiff_t rsa, ptrdiff_t csa, const MG_T *B, const uint8_t *B8,
+                   ptrdiff_t rsb, ptrdiff_t csb, MG_T *C, ptrdiff_t ldc, int accumulate,
+                   const MG_T *bias, int relu, double scale)
+{
+    const MG_T s = (MG_T)scale, r = (MG_T)1 / s;
+    const int divide = FN(u8_check)(FN(ops)(), s, r);
+    const FN(u8op) a8 = {A8, s, r, divide}, b8 = {B8, s, r, divide};
+    return FN(gemm_any)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, relu,
+                        &a8, &b8);
 }

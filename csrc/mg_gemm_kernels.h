@@ -353,3 +353,70 @@ static void FN(pack_bt)(ptrdiff_t kc, int n, const MG_T *b, ptrdiff_t cs, MG_T *
     for (ptrdiff_t p = p0; p < kc; p++)
         for (int j = 0; j < NR; j++) dst[p * NR + j] = j < n ? b[p + j * cs] : (MG_T)0;
 }
+
+/* ---- uint8 operands converted while packing ---- */
+
+#if (defined(__x86_64__) || defined(__i386__)) && MG_VB >= 32 /* immintrin.h: mg_isa.c */
+#define MG_U8_X86 1
+#else
+#define MG_U8_X86 0
+typedef uint8_t FN(u8v) __attribute__((vector_size(VL)));
+#endif
+
+/* VL bytes as MG_T, divided by s: a true division (divide), or q = u * r
+ * corrected once by its residual, which mg_gemm.h uses only after checking
+ * that it equals the division for all 256 byte values. (GCC's vector
+ * conversions widen bytes lane by lane: intrinsics on x86.) */
+static inline V FN(u8_vec)(const uint8_t *src, V s, V r, int divide)
+{
+    V u;
+#if MG_U8_X86 && MG_VB == 64 && !MG_IS_F64
+    __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)src)));
+#elif MG_U8_X86 && MG_VB == 64
+    __m512d f = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)src)));
+#elif MG_U8_X86 && !MG_IS_F64
+    __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)src)));
+#elif MG_U8_X86
+    int32_t w;
+    memcpy(&w, src, sizeof w);
+    __m256d f = _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(w)));
+#else
+    FN(u8v) f0;
+    memcpy(&f0, src, sizeof f0);
+    V f = __builtin_convertvector(f0, V);
+#endif
+    memcpy(&u, &f, sizeof u);
+    if (divide) return u / s;
+    V q = u * r;
+    V e = u - q * s;
+    return q + e * r;
+}
+
+/* dst[i * ds + j] = src[i * rs + j] / s for i < rows, j < n: rows of bytes
+ * converted to MG_T, every element by the same vector code. A row's last
+ * partial vector is read and stored whole when that stays within the next
+ * row, which overwrites the spare lanes (short rows: a transposed operand's
+ * slivers); the last row's goes through a padded copy. */
+static void FN(u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff_t rs,
+                        MG_T *dst, ptrdiff_t ds, MG_T s, MG_T r, int divide)
+{
+    const V sv = FN(splat)(s), rv = FN(splat)(r);
+    const ptrdiff_t nv = n / VL * VL;
+    const int spill = nv < n && rs >= nv + VL && nv + VL <= ds + n;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const uint8_t *si = src + i * rs;
+        MG_T *di = dst + i * ds;
+        for (ptrdiff_t j = 0; j < nv; j += VL) FN(storev)(di + j, FN(u8_vec)(si + j, sv, rv, divide));
+        if (nv < n && spill && i + 1 < rows) {
+            FN(storev)(di + nv, FN(u8_vec)(si + nv, sv, rv, divide));
+        } else if (nv < n) {
+            uint8_t tail[VL];
+            MG_T out[VL];
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, si + nv, (size_t)(n - nv));
+            FN(storev)(out, FN(u8_vec)(tail, sv, rv, divide));
+            memcpy(di + nv, out, (size_t)(n - nv) * sizeof(MG_T));
+        }
+    }
+}
+#undef MG_U8_X86

@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h> /* before any target region: mg_gemm_kernels.h's byte widening */
+#endif
 
 #include "mg_ops.h"
 

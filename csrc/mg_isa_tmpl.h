@@ -33,6 +33,7 @@ const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
     .small = FN(small),
     .pack_a = FN(pack_a),
     .pack_bt = FN(pack_bt),
+    .u8_rows = FN(u8_rows),
     .bias_grad = FN(bias_grad),
     .relu_backward_bias_grad = FN(relu_backward_bias_grad),
     .softmax_cross_entropy = FN(softmax_cross_entropy),

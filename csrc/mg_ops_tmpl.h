@@ -32,6 +32,8 @@ typedef struct {
                   int relu);
     void (*pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rs, T *dst);
     void (*pack_bt)(ptrdiff_t kc, int n, const T *b, ptrdiff_t cs, T *dst);
+    void (*u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff_t rs, T *dst,
+                    ptrdiff_t ds, T s, T r, int divide);
     void (*bias_grad)(ptrdiff_t m, ptrdiff_t n, const T *g_mn, T *db_n);
     void (*relu_backward_bias_grad)(ptrdiff_t m, ptrdiff_t n, const T *g_mn, const T *y_mn,
                                     T *dx_mn, T *db_n);

@@ -25,6 +25,10 @@ parameter groups) and reads them again if not, so freezing, unfreezing or
 adding layers mid-fit trains as eager would; a change it cannot take leaves
 the batches to eager. A weight modified in place between ``forward`` and
 ``backward_and_update`` raises RuntimeError, as eager's ``backward()`` does.
+
+Inputs given as bytes (a ``ByteBatch`` of ``minigrad.data.ScaledBytes``) are
+read as bytes: the first layer's forward product and weight gradient convert
+them (``bytes / scale``) while packing, with eager's arithmetic.
 """
 from typing import Any
 
@@ -32,6 +36,7 @@ import numpy as np
 
 import minigrad.ops.losses as L
 from minigrad import kernels as K
+from minigrad.data import ByteBatch
 from minigrad.nn.layers import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -161,6 +166,7 @@ class CompiledStep:
         self._weight_grads = [np.empty(w.shape, self.dtype) for w, _, _ in self._layers]
         self._buffers: dict[int, _Buffers] = {}
         self._x: np.ndarray | None = None
+        self._scale: float | None = None  # the divisor of uint8 inputs
         self._n = 0
         # the weights eager's backward would read (of layers that record a node)
         self._saved = [w for (w, _, _), t, dx in zip(self._layers, trained, self._needs_dx,
@@ -202,10 +208,17 @@ class CompiledStep:
         return b
 
     def _inputs(self, xb, yb):
-        """(x, targets) as arrays the kernels take, or None to leave the batch to eager."""
-        x = xb._a if isinstance(xb, Tensor) and not xb.requires_grad else xb
-        if type(x) is not np.ndarray or x.dtype != self.dtype or not x.flags.c_contiguous \
-                or x.ndim < 2 or not len(x) or (x.ndim > 2 and not self._flatten):
+        """(x, targets, the divisor of uint8 x or None) as the kernels take
+        them, or None to leave the batch to eager."""
+        scale = None
+        if type(xb) is ByteBatch and xb.dtype == self.dtype and not xb.requires_grad:
+            x, scale = xb.bytes, xb.scale
+        else:
+            x = xb._a if isinstance(xb, Tensor) and not xb.requires_grad else xb
+            if type(x) is not np.ndarray or x.dtype != self.dtype:
+                return None
+        if not x.flags.c_contiguous or x.ndim < 2 or not len(x) \
+                or (x.ndim > 2 and not self._flatten):
             return None
         if x.ndim > 2:
             x = x.reshape(len(x), -1)
@@ -219,7 +232,7 @@ class CompiledStep:
                 return None
         elif t.size != len(x) * self._layers[-1][0].shape[0]:
             return None
-        return x, t
+        return x, t, scale
 
     def forward(self, xb: Any, yb: Any) -> np.ndarray | None:
         """Forward pass and loss with its gradient; returns the loss (a 0-d
@@ -231,12 +244,13 @@ class CompiledStep:
         args = self._inputs(xb, yb)
         if args is None:
             return None
-        x, t = args
+        x, t, scale = args
         n = len(x)
         buf = self.buffers(n)
         h = x
         for (w, b, relu), out in zip(self._layers, buf.out, strict=True):
-            h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out)
+            h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out,
+                         scale=scale if h is x else None)
         z, dz = buf.out[-1], buf.dout[-1]
         try:
             if self._loss == "cross_entropy":
@@ -247,7 +261,7 @@ class CompiledStep:
                     z, t, out=dz)
         except ValueError:  # e.g. a label out of range: eager raises its own error
             return None
-        self._x, self._n = x, n
+        self._x, self._n, self._scale = x, n, scale
         self._versions = [w._vc[0] for w in self._saved]
         return np.asarray(loss, self.dtype)
 
@@ -276,8 +290,10 @@ class CompiledStep:
                 K.bias_grad(dz, out=buf.bias_grad[i])
             if needs_dx[i]:
                 K.matmul(dz, w._a, out=buf.dout[i - 1])
-            if w.requires_grad:
-                K.matmul(dz, x if i == 0 else buf.out[i - 1], trans_a=True, out=wgrads[i])
+            if w.requires_grad and i == 0:
+                K.matmul(dz, x, trans_a=True, out=wgrads[0], scale=self._scale)
+            elif w.requires_grad:
+                K.matmul(dz, buf.out[i - 1], trans_a=True, out=wgrads[i])
         update = self.opt._update
         for group, p, i, kind in self._updates:
             update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])

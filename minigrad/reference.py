@@ -161,3 +161,10 @@ def adam_step(param, grad, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
     param -= (lr / (1 - beta1**step) * m / denom).astype(param.dtype)
     return param
+
+
+def from_uint8(x, scale, dtype=np.float32):
+    """A uint8 operand as matmul / linear read it with ``scale=``:
+    ``x.astype(dtype) / scale``, a true division in ``dtype``."""
+    dtype = np.dtype(dtype)
+    return np.asarray(x).astype(dtype) / dtype.type(scale)

@@ -47,6 +47,7 @@ CONV_WEIGHT_DECAY = 5e-4
 
 def _prepare(task, images, labels, source):
     from minigrad import datasets as D
+    from minigrad.data import ScaledBytes
 
     if task == "3v7":
         wanted = (3, 7)
@@ -59,16 +60,17 @@ def _prepare(task, images, labels, source):
     if missing:
         raise ValueError(f"{source}: no images of digit(s) {', '.join(map(str, missing))}, "
                          f"which task {task} needs")
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0, y
+    return ScaledBytes(images.reshape(len(images), -1), 255), y
 
 
 def load_task_data(task, data_dir=None):
-    """((x_train, y_train), (x_valid, y_valid), source) for a task, flattened
-    floats in [0, 1]; a data set without the task's classes is a ValueError."""
+    """((x_train, y_train), (x_valid, y_valid), source) for a task, x flattened
+    images as ScaledBytes (uint8 read as floats in [0, 1], x / 255); a data set
+    without the task's classes is a ValueError."""
     from minigrad import datasets as D
 
     if data_dir is None:
-        split = D.mnist_sample() if task == "3v7" else D.mnist_digits()
+        split = (D.mnist_sample if task == "3v7" else D.mnist_digits)(as_bytes=True)
         return (*split, "the shipped MNIST sample (test set, split index % 5)")
     if not os.path.isdir(data_dir):
         raise ValueError(f"--data {data_dir}: not a directory")
@@ -173,10 +175,15 @@ def make_learner(settings, train, valid, batch_size=64, seed=0, log=print):
 
     task, arch = settings["task"], settings.get("arch", "mlp")
     (x_train, y_train), (x_valid, y_valid) = train, valid
+    # Images as floats (ScaledBytes give them) where batches would convert bytes every
+    # epoch: the validation set (in-order batches are views) and the conv nets' training
+    # (eager); the MLP's compiled step reads shuffled training batches as bytes.
+    x_valid = np.asarray(x_valid)
     loss_func, metric, _ = task_parts(task)
     decay = {}
     if arch != "mlp":  # images as (N, 1, 28, 28)
-        x_train, x_valid = x_train.reshape(-1, 1, 28, 28), x_valid.reshape(-1, 1, 28, 28)
+        x_train = np.asarray(x_train).reshape(-1, 1, 28, 28)
+        x_valid = x_valid.reshape(-1, 1, 28, 28)
         loss_func, decay = conv_loss(task), dict(weight_decay=CONV_WEIGHT_DECAY)
     dls = mg.DataLoaders.from_arrays(x_train, targets(task, y_train), x_valid,
                                      targets(task, y_valid), batch_size=batch_size, seed=seed)
