@@ -147,11 +147,12 @@ def torch_epoch(x, y, batch_size, threads, hidden=128, seed=0):
 
 def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, peak=None):
     """Seconds per epoch of an MLP 784-128-10 on 60,000 images: minigrad's
-    Learner (its compiled step, the default; mg_eager: ``compile=False``, the
-    autograd step) against the same step on its kernels called directly
-    (kernels: what is left without autograd and the Learner), hand-written
-    NumPy and PyTorch, each of those two without and with flush-to-zero (ftz),
-    medians of repeats alternated epoch by epoch.
+    Learner (its compiled step, the default, on the images kept as bytes;
+    mg_f32: the same on float32 images, as every other row reads them;
+    mg_eager: ``compile=False``, the autograd step) against the same step on
+    its kernels called directly (kernels: what is left without autograd and
+    the Learner), hand-written NumPy and PyTorch, each of those two without
+    and with flush-to-zero (ftz), medians of repeats alternated epoch by epoch.
 
     peak: this core's measured fp32 GFLOP/s; the FLOP floor is the epoch's
     matmul FLOPs at that rate, and mg/floor how far minigrad is from it."""
@@ -168,12 +169,13 @@ def epoch_suite(report=print, quick=False, batch_sizes=(256, 64), repeats=3, pea
     report(f"epoch: {n} images, MLP 784-128-10, softmax CE, SGD momentum; FLOP floor at "
            f"the measured {peak:.0f} GFLOP/s per core: {floor:.3f}s on one core; minigrad's "
            f"compiled Learner reads the images as uint8 (ScaledBytes), the others as float32")
-    names = ["mg_eager", "kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
+    names = ["mg_f32", "mg_eager", "kernels", "numpy", "numpy_ftz", "torch", "torch_ftz"]
     report(f"{'batch':>6} {'minigrad':>9} " + " ".join(f"{k:>9}" for k in names)
            + " " + " ".join(f"{k + '/mg':>12}" for k in names) + f" {'mg/floor':>9}")
     for bs in batch_sizes:
         torch_run = torch_epoch(x, y, bs, K.get_num_threads())
         runners = {"minigrad": (minigrad_epoch(x8, y, bs), False),
+                   "mg_f32": (minigrad_epoch(x, y, bs), False),
                    "mg_eager": (minigrad_epoch(x, y, bs, compile=False), False),
                    "kernels": (kernels_epoch(x, y, bs), False),
                    "numpy": (numpy_epoch(x, y, bs), False),
