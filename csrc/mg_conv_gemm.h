@@ -1,15 +1,19 @@
-/* conv2d with stride 1 as one GEMM over the whole batch, for one element type
- * (included by mg_conv_tmpl.h; MG_T, FN, OPS as there).
+/* conv2d with stride 1 as one implicit GEMM over the whole batch, for one
+ * element type (included by mg_conv_tmpl.h; MG_T, FN, OPS as there).
  *
- * The input is copied once with its zero padding (planes hp x wp). An output
- * position (r, q) of image n is then column n * Q + r * wp + q, Q = (oh - 1) *
- * wp + ow, and row k = (c, i, j) of the im2col matrix is the padded image
- * read from offset c * hp * wp + i * dh * wp + j * dw: a B sliver (nr columns)
- * is packed with one contiguous copy per row, no window arithmetic. Columns
- * with q >= ow are computed and dropped. W is packed once; each sliver is
- * multiplied by all of W (ops->macro) into a padded output, which is then
- * compacted into y with the bias and ReLU. Every output is computed by one
- * thread in a fixed order, so results do not depend on the thread count. */
+ * The micro-kernel's rows (mr, broadcast) are output positions and its
+ * columns (nr = 32 floats, vectors) output channels, so 32, 64 and 128
+ * channels fill its tiles exactly. x is copied once to NHWC with its zero
+ * padding (frames of hp x wp positions, c values each). An output position
+ * (r, q) of image n is column n * Q + r * wp + q, Q = (oh - 1) * wp + ow; for
+ * a kernel row i (its kw taps joined as k = j * c + channel when dw == 1, else
+ * one tap at a time) the im2col rows of mr consecutive positions are then mr
+ * contiguous runs c elements apart, which ops->macro_direct reads in place:
+ * no im2col buffer, no packing of the input. The passes accumulate into a
+ * tile buffer of a few slivers that is transposed in registers into y (+
+ * bias, ReLU). Positions with q >= ow are computed and dropped; a sliver
+ * across two images is packed. Every output is computed by one thread in a
+ * fixed order, so results do not depend on the thread count. */
 
 /* This path is taken for stride 1 when the padded copy stays modest. */
 static int FN(conv_folded_ok)(const mg_conv2d_geom *g)
@@ -17,166 +21,257 @@ static int FN(conv_folded_ok)(const mg_conv2d_geom *g)
     if (g->sh != 1 || g->sw != 1 || g->n < 1 || g->oh < 1 || g->ow < 1) return 0;
     double hp = (double)g->h + 2 * g->ph, wp = (double)g->w + 2 * g->pw;
     double waste = hp * wp / ((double)g->oh * g->ow);
-    /* the padded input and output live beside x and y: bounded */
-    double bytes = g->n * (g->c * hp * wp + g->oc * g->oh * wp) * sizeof(MG_T);
-    if (bytes > MG_CONV_FOLD_BYTES) return 0;
-    /* Each sliver is packed for all output channels: with fewer than 48
-     * (or a short K) packing outweighs the GEMM, and the per-image tiles
-     * measured faster (input gradient of 64x32x14x14 -> 64: 5.1 vs 5.5 ms). */
-    return waste < 2.5 && g->kh * g->kw > 1 && g->oc >= 48 && g->c * g->kh * g->kw >= 32;
+    /* the padded NHWC copy lives beside x: bounded */
+    if (g->n * g->c * hp * wp * sizeof(MG_T) > MG_CONV_FOLD_BYTES) return 0;
+    /* With fewer than 32 output channels most vector lanes would be
+     * padding, and with a short K the tile buffer's loads and stores weigh:
+     * the per-image im2col tiles are faster there. (Input gradient of
+     * 64x32x14x14 -> 64, 32 channels out: 5.69 -> 4.39 ms folded.) */
+    return waste < 2.5 && g->kh * g->kw > 1 && g->oc >= 32 && g->c * g->kh * g->kw >= 32;
 }
 
-/* The padded copy of x: n * c planes of hp x wp. */
-static void FN(conv_pad_input)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t hp,
-                               ptrdiff_t wp, MG_T *xp)
+/* 64-byte vectors of MG_T for the transposes between NCHW and the GEMM's
+ * position-major layouts (512-bit registers where the AVX-512 clone runs). */
+typedef MG_T FN(cv) __attribute__((vector_size(64)));
+typedef __typeof__((FN(cv)){0} < (FN(cv)){0}) FN(cvi);
+#define MG_CVL ((int)(64 / sizeof(MG_T)))
+
+/* Transposes the MG_CVL x MG_CVL block r in registers (log2 MG_CVL stages of
+ * two-source shuffles). */
+static inline __attribute__((always_inline)) void FN(cv_transpose)(FN(cv) r[MG_CVL])
 {
-    MG_NCHW_FOR(g->n * g->c, g->n * g->c * hp * wp, q, {
-        const MG_T *src = x + q * g->h * g->w;
-        MG_T *dst = xp + q * hp * wp;
-        memset(dst, 0, (size_t)(g->ph * wp) * sizeof(MG_T));
-        for (ptrdiff_t r = 0; r < g->h; r++) {
-            MG_T *row = dst + (r + g->ph) * wp;
-            for (ptrdiff_t j = 0; j < g->pw; j++) row[j] = 0;
-            memcpy(row + g->pw, src + r * g->w, (size_t)g->w * sizeof(MG_T));
-            for (ptrdiff_t j = g->pw + g->w; j < wp; j++) row[j] = 0;
+#pragma GCC unroll 4
+    for (int h = MG_CVL / 2; h >= 1; h /= 2) {
+        FN(cvi) lo, hi;
+#pragma GCC unroll 16
+        for (int c = 0; c < MG_CVL; c++) {
+            lo[c] = (c & h) ? MG_CVL + c - h : c;
+            hi[c] = (c & h) ? MG_CVL + c : c + h;
         }
-        memset(dst + (g->ph + g->h) * wp, 0, (size_t)((hp - g->ph - g->h) * wp) * sizeof(MG_T));
-    });
-}
-
-/* One output plane (+ bias, ReLU) from its padded rows. */
-MG_NCHW_CLONES static void FN(conv_compact_plane)(const mg_conv2d_geom *g, const MG_T *src,
-                                                  ptrdiff_t wp, MG_T bias, int relu, MG_T *dst)
-{
-    for (ptrdiff_t r = 0; r < g->oh; r++) {
-        const MG_T *s = src + r * wp;
-        MG_T *d = dst + r * g->ow;
-        if (relu)
-            for (ptrdiff_t q = 0; q < g->ow; q++) {
-                MG_T v = s[q] + bias;
-                d[q] = v <= 0 ? 0 : v; /* NaN stays, as the GEMM's fused ReLU */
+#pragma GCC unroll 16
+        for (int i = 0; i < MG_CVL; i++)
+            if (!(i & h)) {
+                FN(cv) a = r[i], q = r[i + h];
+                r[i] = __builtin_shuffle(a, q, lo);
+                r[i + h] = __builtin_shuffle(a, q, hi);
             }
-        else
-            for (ptrdiff_t q = 0; q < g->ow; q++) d[q] = s[q] + bias;
     }
 }
 
-/* y (+ bias, ReLU) from the padded output yp (n x oc x Q). */
-static void FN(conv_compact)(const mg_conv2d_geom *g, const MG_T *yp, ptrdiff_t Q,
-                             ptrdiff_t wp, const MG_T *b, int relu, MG_T *y)
+/* xp (image frames of hp x wp positions, c values each: NHWC with the zero
+ * padding) from x. */
+MG_NCHW_CLONES static void FN(conv_nhwc_image)(const mg_conv2d_geom *g, const MG_T *x,
+                                              ptrdiff_t hp, ptrdiff_t wp, MG_T *xp)
+{
+    const ptrdiff_t C = g->c, hw = g->h * g->w, c_full = C / MG_CVL * MG_CVL;
+    memset(xp, 0, (size_t)(g->ph * wp * C) * sizeof(MG_T));
+    for (ptrdiff_t r = 0; r < g->h; r++) {
+        MG_T *row = xp + (r + g->ph) * wp * C;
+        memset(row, 0, (size_t)(g->pw * C) * sizeof(MG_T));
+        memset(row + (g->pw + g->w) * C, 0, (size_t)((wp - g->pw - g->w) * C) * sizeof(MG_T));
+    }
+    memset(xp + (g->ph + g->h) * wp * C, 0,
+           (size_t)((hp - g->ph - g->h) * wp * C) * sizeof(MG_T));
+    ptrdiff_t p0 = 0;
+    for (; p0 + MG_CVL <= hw; p0 += MG_CVL) {
+        MG_T *dst[MG_CVL];
+        for (int j = 0; j < MG_CVL; j++) {
+            ptrdiff_t p = p0 + j;
+            dst[j] = xp + ((p / g->w + g->ph) * wp + p % g->w + g->pw) * C;
+        }
+        for (ptrdiff_t c0 = 0; c0 < c_full; c0 += MG_CVL) {
+            FN(cv) r[MG_CVL];
+#pragma GCC unroll 16
+            for (int i = 0; i < MG_CVL; i++) memcpy(&r[i], x + (c0 + i) * hw + p0, sizeof r[i]);
+            FN(cv_transpose)(r);
+#pragma GCC unroll 16
+            for (int j = 0; j < MG_CVL; j++) memcpy(dst[j] + c0, &r[j], sizeof r[j]);
+        }
+        for (ptrdiff_t c = c_full; c < C; c++)
+            for (int j = 0; j < MG_CVL; j++) dst[j][c] = x[c * hw + p0 + j];
+    }
+    for (ptrdiff_t p = p0; p < hw; p++) {
+        MG_T *dst = xp + ((p / g->w + g->ph) * wp + p % g->w + g->pw) * C;
+        for (ptrdiff_t c = 0; c < C; c++) dst[c] = x[c * hw + p];
+    }
+}
+
+/* Output channels [0, oc) of positions t0 + [0, len) of one image (y, oc
+ * planes of ohw) from their rows src[t] (+ bias, ReLU): blocks of MG_CVL
+ * positions x MG_CVL channels are transposed in registers. */
+MG_NCHW_CLONES static void FN(conv_store_nchw)(ptrdiff_t oc, ptrdiff_t ohw, const MG_T **src,
+                                              ptrdiff_t len, const MG_T *b, int relu,
+                                              MG_T *y)
+{
+    const ptrdiff_t o_full = oc / MG_CVL * MG_CVL;
+    const FN(cv) zero = {0};
+    for (ptrdiff_t t0 = 0; t0 < len; t0 += MG_CVL) {
+        const int L = (int)(len - t0 < MG_CVL ? len - t0 : MG_CVL);
+        for (ptrdiff_t o0 = 0; o0 < o_full; o0 += MG_CVL) {
+            FN(cv) r[MG_CVL];
+#pragma GCC unroll 16
+            for (int i = 0; i < MG_CVL; i++) {
+                r[i] = zero;
+                if (i < L) memcpy(&r[i], src[t0 + i] + o0, sizeof r[i]);
+            }
+            FN(cv_transpose)(r);
+#pragma GCC unroll 16
+            for (int j = 0; j < MG_CVL; j++) {
+                FN(cv) v = r[j];
+                if (b) v += b[o0 + j];
+                if (relu) v = (FN(cv))((FN(cvi))v & ~(FN(cvi))(v <= zero));
+                MG_T *d = y + (o0 + j) * ohw + t0;
+                if (L == MG_CVL)
+                    memcpy(d, &v, sizeof v);
+                else
+                    for (int i = 0; i < L; i++) d[i] = v[i];
+            }
+        }
+        for (ptrdiff_t o = o_full; o < oc; o++)
+            for (int i = 0; i < L; i++) {
+                MG_T v = src[t0 + i][o];
+                if (b) v += b[o];
+                if (relu) v = v <= 0 ? 0 : v; /* NaN stays, as the GEMM's fused ReLU */
+                y[o * ohw + t0 + i] = v;
+            }
+    }
+}
+
+/* The output of padded columns [c0, c1) (rows tmp[col - c0], ldt apart):
+ * their valid positions, image by image. */
+static void FN(conv_store_block)(const mg_conv2d_geom *g, ptrdiff_t Q, ptrdiff_t wp,
+                                 ptrdiff_t c0, ptrdiff_t c1, const MG_T *tmp, ptrdiff_t ldt,
+                                 const MG_T *b, int relu, const MG_T **rows, MG_T *y)
 {
     const ptrdiff_t ohw = g->oh * g->ow;
-    MG_NCHW_FOR(g->n * g->oc, g->n * g->oc * ohw, row, {
-        FN(conv_compact_plane)(g, yp + row * Q, wp, b ? b[row % g->oc] : 0, relu,
-                               y + row * ohw);
-    });
+    for (ptrdiff_t img = c0 / Q; img * Q < c1; img++) {
+        ptrdiff_t m0 = c0 - img * Q > 0 ? c0 - img * Q : 0;
+        ptrdiff_t m1 = c1 - img * Q < Q ? c1 - img * Q : Q;
+        ptrdiff_t r = m0 / wp, q = m0 % wp;
+        ptrdiff_t t0 = q < g->ow ? r * g->ow + q : (r + 1) * g->ow;
+        r = m1 / wp, q = m1 % wp;
+        ptrdiff_t t1 = r * g->ow + (q < g->ow ? q : g->ow);
+        for (ptrdiff_t t = t0; t < t1; t++)
+            rows[t - t0] = tmp + (img * Q + t / g->ow * wp + t % g->ow - c0) * ldt;
+        if (t1 > t0)
+            FN(conv_store_nchw)(g->oc, ohw, rows, t1 - t0, b, relu,
+                                y + img * g->oc * ohw + t0);
+    }
 }
 
-/* Row k of a B sliver (nr wide) = src + offs[k]: with nr a constant each
- * copy is a few vector moves rather than a call to memcpy. */
-static inline __attribute__((always_inline)) void FN(conv_copy_rows)(
-    const ptrdiff_t nr, ptrdiff_t K, const MG_T *src, const ptrdiff_t *offs, MG_T *bp)
+/* w (oc, c, kh, kw) packed for the micro-kernel's B operand: for each pass
+ * (one kernel row when dw == 1, its kw taps joined as k = j * c + channel;
+ * else one tap), each k block of kc, slivers of nr output channels. */
+static void FN(conv_pack_weight)(const mg_conv2d_geom *g, const MG_T *w, int joined,
+                                 ptrdiff_t kp, ptrdiff_t kc_block, ptrdiff_t nr,
+                                 ptrdiff_t ocp, MG_T *wp)
 {
-    for (ptrdiff_t k = 0; k < K; k++) memcpy(bp + k * nr, src + offs[k], (size_t)nr * sizeof(MG_T));
+    const ptrdiff_t C = g->c, passes = joined ? g->kh : g->kh * g->kw;
+    for (ptrdiff_t s = 0; s < passes; s++) {
+        const ptrdiff_t i = joined ? s : s / g->kw, j = joined ? 0 : s % g->kw;
+        for (ptrdiff_t pc = 0; pc < kp; pc += kc_block) {
+            const ptrdiff_t kc = kp - pc < kc_block ? kp - pc : kc_block;
+            MG_T *dst = wp + (s * kp + pc) * ocp;
+            for (ptrdiff_t k = pc; k < pc + kc; k++) {
+                const ptrdiff_t c = joined ? k % C : k, jj = joined ? k / C : j;
+                const MG_T *src = w + (c * g->kh + i) * g->kw + jj;
+                MG_T *d = dst + (k - pc) * nr;
+                for (ptrdiff_t o0 = 0; o0 < ocp; o0 += nr, d += kc * nr)
+                    for (ptrdiff_t o = o0; o < o0 + nr; o++)
+                        d[o - o0] = o < g->oc ? src[o * C * g->kh * g->kw] : 0;
+            }
+        }
+    }
 }
 
-MG_NCHW_CLONES static void FN(conv_pack_sliver)(ptrdiff_t nr, ptrdiff_t K, const MG_T *src,
-                                                const ptrdiff_t *offs, MG_T *bp)
-{
-    if (nr * (ptrdiff_t)sizeof(MG_T) == 128)
-        FN(conv_copy_rows)(128 / sizeof(MG_T), K, src, offs, bp);
-    else if (nr * (ptrdiff_t)sizeof(MG_T) == 64)
-        FN(conv_copy_rows)(64 / sizeof(MG_T), K, src, offs, bp);
-    else
-        FN(conv_copy_rows)(nr, K, src, offs, bp);
-}
-
-/* y = conv2d(x, w) + b (ReLU if relu), stride 1; w is (oc, c * kh * kw). */
+/* y = conv2d(x, w) + b (ReLU if relu), stride 1.
+ *
+ * Implicit GEMM with the output positions as the micro-kernel's rows and the
+ * output channels as its columns (64 and 128 channels fill its 32-wide
+ * tiles exactly): x is copied once to NHWC with its zero padding, so that
+ * for a kernel row i (all kw taps when dw == 1) the im2col rows of 12
+ * consecutive positions are 12 contiguous runs, c apart, read in place by
+ * ops->macro_direct; the kh passes accumulate in a small tile buffer that is
+ * transposed into y (+ bias, ReLU) block by block. Positions are numbered
+ * as in mg_conv_fold (wp - ow padded columns per output row computed and
+ * dropped); a sliver across two images is packed. */
 static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w,
                                const MG_T *b, int relu, MG_T *y)
 {
     const OPS *ops = FN(ops)();
     const ptrdiff_t mr = ops->mr, nr = ops->nr;
-    const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, plane = hp * wp;
-    const ptrdiff_t K = g->c * g->kh * g->kw, M = g->oc, Mpad = (M + mr - 1) / mr * mr;
+    const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, C = g->c;
+    const ptrdiff_t xs = hp * wp * C, OC = g->oc, ocp = (OC + nr - 1) / nr * nr;
+    const int joined = g->dw == 1;
+    const ptrdiff_t passes = joined ? g->kh : g->kh * g->kw, kp = joined ? g->kw * C : C;
+    const mg_blocking blk = FN(gemm_blocking)((int)mr, (int)nr);
+    const ptrdiff_t kc_parts = (kp + blk.kc - 1) / blk.kc;
+    const ptrdiff_t kc_block = (kp + kc_parts - 1) / kc_parts;
     const ptrdiff_t Q = (g->oh - 1) * wp + g->ow, cols = g->n * Q;
-    const ptrdiff_t slivers = (cols + nr - 1) / nr;
-    const ptrdiff_t kc_parts = (K + MG_KC - 1) / MG_KC, kc_block = (K + kc_parts - 1) / kc_parts;
-    const ptrdiff_t xs = g->c * plane;
+    const ptrdiff_t slivers = (cols + mr - 1) / mr;
+    const ptrdiff_t bs = MG_CONV_BLOCK_SLIVERS, blocks = (slivers + bs - 1) / bs;
+    const ptrdiff_t ldt = ocp, tmp_elems = bs * mr * ldt, ap_elems = mr * kc_block;
+    const size_t per_thread = ((size_t)(tmp_elems + 2 * ap_elems) * sizeof(MG_T) +
+                               (size_t)bs * mr * sizeof(MG_T *) + 63) / 64 * 64;
 
     int nt = FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads();
-    if (nt > slivers) nt = (int)slivers;
-    MG_T *xp = mg_conv_alloc((size_t)(g->n * xs + nr) * sizeof(MG_T));
-    MG_T *ap = mg_conv_alloc((size_t)(Mpad * K) * sizeof(MG_T));
-    MG_T *yp = mg_conv_alloc((size_t)(cols * M) * sizeof(MG_T));
-    ptrdiff_t *offs = mg_conv_alloc((size_t)K * sizeof(ptrdiff_t));
-    MG_T *bps = mg_conv_alloc((size_t)nt * (K * nr + M * nr) * sizeof(MG_T));
+    if (nt > blocks) nt = (int)blocks;
+    MG_T *xp = mg_conv_alloc((size_t)(g->n * xs) * sizeof(MG_T));
+    MG_T *wk = mg_conv_alloc((size_t)(passes * kp * ocp) * sizeof(MG_T));
+    char *bufs = mg_conv_alloc((size_t)nt * per_thread);
     int rc = -1;
-    if (!xp || !ap || !yp || !offs || !bps) goto done;
+    if (!xp || !wk || !bufs) goto done;
     rc = 0;
-    for (ptrdiff_t c = 0, k = 0; c < g->c; c++)
-        for (ptrdiff_t i = 0; i < g->kh; i++)
-            for (ptrdiff_t j = 0; j < g->kw; j++) offs[k++] = c * plane + i * g->dh * wp + j * g->dw;
-    FN(conv_pad_input)(g, x, hp, wp, xp);
+    FN(conv_pack_weight)(g, w, joined, kp, kc_block, nr, ocp, wk);
+    MG_NCHW_FOR(g->n, g->n * xs, img, {
+        FN(conv_nhwc_image)(g, x + img * C * g->h * g->w, hp, wp, xp + img * xs);
+    });
     nt = mg_enter(nt);
-    {
-        unsigned fp = mg_fp_enter();
-        for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
-            ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
-            ops->pack_a(M, kc, w + pc, K, ap + Mpad * pc);
-        }
-        mg_fp_leave(fp);
-    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fp = mg_fp_enter();
-        MG_T *bp = bps + (size_t)mg_thread_id() * (K * nr + M * nr);
-        MG_T *tmp = bp + K * nr;
+        char *mine = bufs + (size_t)mg_thread_id() * per_thread;
+        MG_T *tmp = (MG_T *)mine, *ap = tmp + tmp_elems, *edge = ap + ap_elems;
+        const MG_T **rows = (const MG_T **)(edge + ap_elems);
 #pragma omp for schedule(static)
-        for (ptrdiff_t s = 0; s < slivers; s++) {
-            const ptrdiff_t col0 = s * nr, n = cols - col0 < nr ? cols - col0 : nr;
-            const ptrdiff_t img = col0 / Q, q0 = col0 % Q;
-            const int inside = q0 + n <= Q;
-            if (inside) {
-                const MG_T *src = xp + img * xs + q0;
-                FN(conv_pack_sliver)(nr, K, src, offs, bp);
-            } else {
-                for (ptrdiff_t j0 = 0; j0 < n;) {
-                    ptrdiff_t im = (col0 + j0) / Q, q = (col0 + j0) % Q;
-                    ptrdiff_t len = Q - q < n - j0 ? Q - q : n - j0;
-                    const MG_T *src = xp + im * xs + q;
-                    for (ptrdiff_t k = 0; k < K; k++)
-                        memcpy(bp + k * nr + j0, src + offs[k], (size_t)len * sizeof(MG_T));
-                    j0 += len;
+        for (ptrdiff_t blkno = 0; blkno < blocks; blkno++) {
+            const ptrdiff_t s0 = blkno * bs, s1 = s0 + bs < slivers ? s0 + bs : slivers;
+            for (ptrdiff_t s = 0; s < passes; s++) {
+                const ptrdiff_t i = joined ? s : s / g->kw, j = joined ? 0 : s % g->kw;
+                const ptrdiff_t shift = (i * g->dh * wp + j * g->dw) * C;
+                for (ptrdiff_t pc = 0; pc < kp; pc += kc_block) {
+                    const ptrdiff_t kc = kp - pc < kc_block ? kp - pc : kc_block;
+                    const MG_T *bw = wk + (s * kp + pc) * ocp;
+                    const int load = s > 0 || pc > 0;
+                    for (ptrdiff_t sl = s0; sl < s1; sl++) {
+                        const ptrdiff_t col0 = sl * mr, n = cols - col0 < mr ? cols - col0 : mr;
+                        const ptrdiff_t img = col0 / Q, q0 = col0 % Q;
+                        MG_T *c = tmp + (sl - s0) * mr * ldt;
+                        if (n == mr && q0 + mr <= Q) {
+                            ops->macro_direct(mr, OC, kc, xp + img * xs + q0 * C + shift + pc,
+                                              C, 1, edge, bw, c, ldt, 1, load, NULL, 0);
+                            continue;
+                        }
+                        for (ptrdiff_t ii = 0; ii < mr; ii++) {
+                            const ptrdiff_t col = col0 + ii;
+                            const MG_T *a = ii < n ? xp + col / Q * xs + col % Q * C + shift + pc
+                                                   : NULL;
+                            for (ptrdiff_t p = 0; p < kc; p++) ap[p * mr + ii] = a ? a[p] : 0;
+                        }
+                        ops->macro(n, OC, kc, ap, bw, c, ldt, 1, load, NULL, 0);
+                    }
                 }
             }
-            MG_T *c = inside ? yp + img * M * Q + q0 : tmp;
-            const ptrdiff_t rsc = inside ? Q : nr;
-            for (ptrdiff_t pc = 0; pc < K; pc += kc_block) {
-                ptrdiff_t kc = K - pc < kc_block ? K - pc : kc_block;
-                ops->macro(M, n, kc, ap + Mpad * pc, bp + pc * nr, c, rsc, 1, pc > 0, NULL,
-                           0);
-            }
-            if (!inside)
-                for (ptrdiff_t j0 = 0; j0 < n;) {
-                    ptrdiff_t im = (col0 + j0) / Q, q = (col0 + j0) % Q;
-                    ptrdiff_t len = Q - q < n - j0 ? Q - q : n - j0;
-                    for (ptrdiff_t o = 0; o < M; o++)
-                        memcpy(yp + (im * M + o) * Q + q, tmp + o * nr + j0,
-                               (size_t)len * sizeof(MG_T));
-                    j0 += len;
-                }
+            const ptrdiff_t c1 = s1 * mr < cols ? s1 * mr : cols;
+            FN(conv_store_block)(g, Q, wp, s0 * mr, c1, tmp, ldt, b, relu, rows, y);
         }
         mg_fp_leave(fp);
     }
     mg_leave();
-    FN(conv_compact)(g, yp, Q, wp, b, relu, y);
 done:
     free(xp);
-    free(ap);
-    free(yp);
-    free(offs);
-    free(bps);
+    free(wk);
+    free(bufs);
     return rc;
 }
 
@@ -220,3 +315,5 @@ static int FN(conv_bwd_input_folded)(const mg_conv2d_geom *g, const MG_T *dy, co
     free(wf);
     return rc;
 }
+
+#undef MG_CVL

@@ -9,6 +9,9 @@
 /* Stride-1 convolutions over the whole batch (mg_conv_gemm.h) when their
  * padded input and output copies take at most this many bytes. */
 #define MG_CONV_FOLD_BYTES ((double)(64 << 20))
+/* Micro-tile rows (output positions) a thread computes, over all passes,
+ * before transposing them into the NCHW output (mg_conv_gemm.h). */
+#define MG_CONV_BLOCK_SLIVERS 8
 /* Weight gradient: images are summed in at most this many fixed groups (the
  * groups run in parallel; their partial sums, added in order, need
  * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */
