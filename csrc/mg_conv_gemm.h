@@ -316,4 +316,85 @@ static int FN(conv_bwd_input_folded)(const mg_conv2d_geom *g, const MG_T *dy, co
     return rc;
 }
 
+/* The weight gradient of a stride-1 convolution, implicit GEMM too: dw.T
+ * (rows k = (i, j, channel), columns = output channels) += X (k x positions)
+ * dy.T (positions x output channels), summed over each image's output
+ * positions. Per image, x is expanded to kw copies of its rows, element
+ * (r, q, j, channel) = padded x at (r, q + j dw), so for a kernel row i the
+ * rows k = (j, channel) of 12 consecutive k are contiguous and a position
+ * steps kw * c elements: ops->macro_direct reads X in place, dy's columns are
+ * packed (ops->pack_bt). Images are summed in the fixed groups of
+ * mg_conv2d_backward_weight, each into its own buffer, the groups in order. */
+static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *dy,
+                                      MG_T *dw, int accumulate)
+{
+    const OPS *ops = FN(ops)();
+    const ptrdiff_t mr = ops->mr, nr = ops->nr;
+    const ptrdiff_t C = g->c, OC = g->oc, ocp = (OC + nr - 1) / nr * nr, kw = g->kw;
+    const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, kp = kw * C;
+    const ptrdiff_t ohw = g->oh * g->ow, wsize = g->kh * kp * ocp;
+    const mg_blocking blk = FN(gemm_blocking)((int)mr, (int)nr);
+    const ptrdiff_t kc_parts = (ohw + blk.kc - 1) / blk.kc;
+    const ptrdiff_t kc_block = (ohw + kc_parts - 1) / kc_parts;
+    ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
+    ptrdiff_t fit = MG_CONV_PART_ELEMS / wsize;
+    if (parts > fit) parts = fit < 1 ? 1 : fit;
+    const size_t per_thread = ((size_t)(hp * wp * C + hp * g->ow * kp + kc_block * ocp +
+                                        mr * kc_block) * sizeof(MG_T) + 63) / 64 * 64;
+    MG_T *part = mg_conv_alloc((size_t)(parts * wsize) * sizeof(MG_T));
+    int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
+    if (nt > parts) nt = (int)parts;
+    char *bufs = mg_conv_alloc((size_t)nt * per_thread);
+    int rc = part && bufs ? 0 : -1;
+    if (!rc) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            unsigned fp = mg_fp_enter();
+            MG_T *xn = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
+            MG_T *xe = xn + hp * wp * C, *bp = xe + hp * g->ow * kp, *edge = bp + kc_block * ocp;
+#pragma omp for schedule(static)
+            for (ptrdiff_t p = 0; p < parts; p++) {
+                MG_T *acc = part + p * wsize;
+                memset(acc, 0, (size_t)wsize * sizeof(MG_T));
+                for (ptrdiff_t img = g->n * p / parts; img < g->n * (p + 1) / parts; img++) {
+                    FN(conv_nhwc_image)(g, x + img * C * g->h * g->w, hp, wp, xn);
+                    for (ptrdiff_t r = 0; r < hp; r++)
+                        for (ptrdiff_t q = 0; q < g->ow; q++)
+                            for (ptrdiff_t j = 0; j < kw; j++)
+                                memcpy(xe + ((r * g->ow + q) * kw + j) * C,
+                                       xn + (r * wp + q + j * g->dw) * C,
+                                       (size_t)C * sizeof(MG_T));
+                    const MG_T *dyn = dy + img * OC * ohw;
+                    for (ptrdiff_t pc = 0; pc < ohw; pc += kc_block) {
+                        const ptrdiff_t kc = ohw - pc < kc_block ? ohw - pc : kc_block;
+                        for (ptrdiff_t o0 = 0; o0 < OC; o0 += nr)
+                            ops->pack_bt(kc, (int)(OC - o0 < nr ? OC - o0 : nr),
+                                         dyn + o0 * ohw + pc, ohw, bp + o0 * kc);
+                        for (ptrdiff_t i = 0; i < g->kh; i++)
+                            ops->macro_direct(kp, OC, kc, xe + (pc + i * g->dh * g->ow) * kp, 1,
+                                              kp, edge, bp, acc + i * kp * ocp, ocp, 1, 1,
+                                              NULL, 0);
+                    }
+                }
+            }
+            mg_fp_leave(fp);
+        }
+    }
+    mg_leave();
+    free(bufs);
+    if (!rc) {
+        const ptrdiff_t kk = g->kh * kw;
+        MG_NCHW_FOR(kk * C, wsize * parts, k, {
+            MG_T *sum = part + k * ocp;
+            for (ptrdiff_t p = 1; p < parts; p++)
+                for (ptrdiff_t o = 0; o < OC; o++) sum[o] += part[p * wsize + k * ocp + o];
+            MG_T *d = dw + (k % C) * kk + k / C;
+            for (ptrdiff_t o = 0; o < OC; o++)
+                d[o * C * kk] = accumulate ? d[o * C * kk] + sum[o] : sum[o];
+        });
+    }
+    free(part);
+    return rc;
+}
+
 #undef MG_CVL
