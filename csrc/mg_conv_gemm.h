@@ -1,28 +1,35 @@
-/* conv2d with stride 1 as one implicit GEMM over the whole batch, for one
- * element type (included by mg_conv_tmpl.h; MG_T, FN, OPS as there).
+/* Stride-1 conv2d and its two gradients as implicit GEMMs over the whole
+ * batch, for one element type (included by mg_conv_tmpl.h; MG_T, FN, OPS as
+ * there).
  *
- * The micro-kernel's rows (mr, broadcast) are output positions and its
- * columns (nr = 32 floats, vectors) output channels, so 32, 64 and 128
- * channels fill its tiles exactly. x is copied once to NHWC with its zero
- * padding (frames of hp x wp positions, c values each). An output position
- * (r, q) of image n is column n * Q + r * wp + q, Q = (oh - 1) * wp + ow; for
- * a kernel row i (its kw taps joined as k = j * c + channel when dw == 1, else
- * one tap at a time) the im2col rows of mr consecutive positions are then mr
- * contiguous runs c elements apart, which ops->macro_direct reads in place:
- * no im2col buffer, no packing of the input. The passes accumulate into a
- * tile buffer of a few slivers that is transposed in registers into y (+
- * bias, ReLU). Positions with q >= ow are computed and dropped; a sliver
- * across two images is packed. Every output is computed by one thread in a
- * fixed order, so results do not depend on the thread count. */
+ * Each image is expanded (conv_expand_image) to NHWC rows of its zero-padded
+ * input with every position widened to the kw taps of a kernel row: element
+ * (r, q, j, channel) = padded x at (r, q + j dw), r < hp, q < ow. For kernel
+ * row i, the im2col matrix of the output positions p = r * ow + q is then
+ * read in place: row p, column k = j * c + channel at p * kw * c + k, shifted
+ * by i dh ow positions -- no im2col buffer, kw (not kh kw) copies of x, and
+ * no position computed in vain.
+ *   forward (and the input gradient, a forward convolution of grad_out):
+ *     the micro-kernel's rows (mr, broadcast) are output positions and its
+ *     columns (nr = 32 floats, vectors) output channels, so 32, 64 and 128
+ *     channels fill its tiles exactly; ops->macro_direct reads mr positions
+ *     in place, kh passes accumulate in a tile buffer of a few slivers that
+ *     is transposed in registers into NCHW y (+ bias, ReLU). A sliver across
+ *     two images is packed.
+ *   weight gradient: dw.T (rows k, columns output channels) += the expanded
+ *     image read transposed in place (rows k, positions kw * c apart) times
+ *     dy.T packed by ops->pack_bt, image by image.
+ * Every output is computed by one thread in a fixed order, so results do not
+ * depend on the thread count. */
 
-/* This path is taken for stride 1 when the padded copy stays modest. */
+/* This path is taken for stride 1 when an expanded image stays modest. */
 static int FN(conv_folded_ok)(const mg_conv2d_geom *g)
 {
     if (g->sh != 1 || g->sw != 1 || g->n < 1 || g->oh < 1 || g->ow < 1) return 0;
     double hp = (double)g->h + 2 * g->ph, wp = (double)g->w + 2 * g->pw;
     double waste = hp * wp / ((double)g->oh * g->ow);
-    /* the padded NHWC copy lives beside x: bounded */
-    if (g->n * g->c * hp * wp * sizeof(MG_T) > MG_CONV_FOLD_BYTES) return 0;
+    /* each thread keeps a few expanded images */
+    if (hp * g->ow * g->kw * g->c * sizeof(MG_T) > MG_CONV_EXPAND_BYTES) return 0;
     /* With fewer than 32 output channels most vector lanes would be
      * padding, and with a short K the tile buffer's loads and stores weigh:
      * the per-image im2col tiles are faster there. (Input gradient of
@@ -96,6 +103,22 @@ MG_NCHW_CLONES static void FN(conv_nhwc_image)(const mg_conv2d_geom *g, const MG
     }
 }
 
+/* One image of x as the GEMMs read it: its padded rows with each position
+ * expanded to the kw taps of a kernel row, element (r, q, j, channel) =
+ * padded x at (r, q + j dw), r < hp, q < ow (kw * c values a position).
+ * xn: scratch for the padded NHWC image (hp x wp x c). */
+static void FN(conv_expand_image)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t hp,
+                                  ptrdiff_t wp, MG_T *xn, MG_T *xe)
+{
+    const ptrdiff_t C = g->c, kw = g->kw;
+    FN(conv_nhwc_image)(g, x, hp, wp, xn);
+    for (ptrdiff_t r = 0; r < hp; r++)
+        for (ptrdiff_t q = 0; q < g->ow; q++)
+            for (ptrdiff_t j = 0; j < kw; j++)
+                memcpy(xe + ((r * g->ow + q) * kw + j) * C, xn + (r * wp + q + j * g->dw) * C,
+                       (size_t)C * sizeof(MG_T));
+}
+
 /* Output channels [0, oc) of positions t0 + [0, len) of one image (y, oc
  * planes of ohw) from their rows src[t] (+ bias, ReLU): blocks of MG_CVL
  * positions x MG_CVL channels are transposed in registers. */
@@ -137,124 +160,111 @@ MG_NCHW_CLONES static void FN(conv_store_nchw)(ptrdiff_t oc, ptrdiff_t ohw, cons
     }
 }
 
-/* The output of padded columns [c0, c1) (rows tmp[col - c0], ldt apart):
- * their valid positions, image by image. */
-static void FN(conv_store_block)(const mg_conv2d_geom *g, ptrdiff_t Q, ptrdiff_t wp,
-                                 ptrdiff_t c0, ptrdiff_t c1, const MG_T *tmp, ptrdiff_t ldt,
-                                 const MG_T *b, int relu, const MG_T **rows, MG_T *y)
+/* The output of positions [c0, c1) of the whole batch (rows tmp[col - c0],
+ * ldt apart), image by image. */
+static void FN(conv_store_block)(const mg_conv2d_geom *g, ptrdiff_t c0, ptrdiff_t c1,
+                                 const MG_T *tmp, ptrdiff_t ldt, const MG_T *b, int relu,
+                                 const MG_T **rows, MG_T *y)
 {
     const ptrdiff_t ohw = g->oh * g->ow;
-    for (ptrdiff_t img = c0 / Q; img * Q < c1; img++) {
-        ptrdiff_t m0 = c0 - img * Q > 0 ? c0 - img * Q : 0;
-        ptrdiff_t m1 = c1 - img * Q < Q ? c1 - img * Q : Q;
-        ptrdiff_t r = m0 / wp, q = m0 % wp;
-        ptrdiff_t t0 = q < g->ow ? r * g->ow + q : (r + 1) * g->ow;
-        r = m1 / wp, q = m1 % wp;
-        ptrdiff_t t1 = r * g->ow + (q < g->ow ? q : g->ow);
-        for (ptrdiff_t t = t0; t < t1; t++)
-            rows[t - t0] = tmp + (img * Q + t / g->ow * wp + t % g->ow - c0) * ldt;
-        if (t1 > t0)
-            FN(conv_store_nchw)(g->oc, ohw, rows, t1 - t0, b, relu,
-                                y + img * g->oc * ohw + t0);
+    for (ptrdiff_t img = c0 / ohw; img * ohw < c1; img++) {
+        ptrdiff_t t0 = c0 - img * ohw > 0 ? c0 - img * ohw : 0;
+        ptrdiff_t t1 = c1 - img * ohw < ohw ? c1 - img * ohw : ohw;
+        for (ptrdiff_t t = t0; t < t1; t++) rows[t - t0] = tmp + (img * ohw + t - c0) * ldt;
+        FN(conv_store_nchw)(g->oc, ohw, rows, t1 - t0, b, relu, y + img * g->oc * ohw + t0);
     }
 }
 
-/* w (oc, c, kh, kw) packed for the micro-kernel's B operand: for each pass
- * (one kernel row when dw == 1, its kw taps joined as k = j * c + channel;
- * else one tap), each k block of kc, slivers of nr output channels. */
-static void FN(conv_pack_weight)(const mg_conv2d_geom *g, const MG_T *w, int joined,
-                                 ptrdiff_t kp, ptrdiff_t kc_block, ptrdiff_t nr,
-                                 ptrdiff_t ocp, MG_T *wp)
+/* w (oc, c, kh, kw) packed for the micro-kernel's B operand: for each
+ * kernel row i, k = j * c + channel in blocks of kc, slivers of nr output
+ * channels. */
+static void FN(conv_pack_weight)(const mg_conv2d_geom *g, const MG_T *w, ptrdiff_t kc_block,
+                                 ptrdiff_t nr, ptrdiff_t ocp, MG_T *wk)
 {
-    const ptrdiff_t C = g->c, passes = joined ? g->kh : g->kh * g->kw;
-    for (ptrdiff_t s = 0; s < passes; s++) {
-        const ptrdiff_t i = joined ? s : s / g->kw, j = joined ? 0 : s % g->kw;
+    const ptrdiff_t C = g->c, kp = g->kw * C;
+    for (ptrdiff_t i = 0; i < g->kh; i++)
         for (ptrdiff_t pc = 0; pc < kp; pc += kc_block) {
             const ptrdiff_t kc = kp - pc < kc_block ? kp - pc : kc_block;
-            MG_T *dst = wp + (s * kp + pc) * ocp;
+            MG_T *dst = wk + (i * kp + pc) * ocp;
             for (ptrdiff_t k = pc; k < pc + kc; k++) {
-                const ptrdiff_t c = joined ? k % C : k, jj = joined ? k / C : j;
-                const MG_T *src = w + (c * g->kh + i) * g->kw + jj;
+                const MG_T *src = w + (k % C * g->kh + i) * g->kw + k / C;
                 MG_T *d = dst + (k - pc) * nr;
                 for (ptrdiff_t o0 = 0; o0 < ocp; o0 += nr, d += kc * nr)
                     for (ptrdiff_t o = o0; o < o0 + nr; o++)
                         d[o - o0] = o < g->oc ? src[o * C * g->kh * g->kw] : 0;
             }
         }
-    }
 }
 
-/* y = conv2d(x, w) + b (ReLU if relu), stride 1.
- *
- * Implicit GEMM with the output positions as the micro-kernel's rows and the
- * output channels as its columns (64 and 128 channels fill its 32-wide
- * tiles exactly): x is copied once to NHWC with its zero padding, so that
- * for a kernel row i (all kw taps when dw == 1) the im2col rows of 12
- * consecutive positions are 12 contiguous runs, c apart, read in place by
- * ops->macro_direct; the kh passes accumulate in a small tile buffer that is
- * transposed into y (+ bias, ReLU) block by block. Positions are numbered
- * as in mg_conv_fold (wp - ow padded columns per output row computed and
- * dropped); a sliver across two images is packed. */
+/* y = conv2d(x, w) + b (ReLU if relu), stride 1. */
 static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w,
                                const MG_T *b, int relu, MG_T *y)
 {
     const OPS *ops = FN(ops)();
     const ptrdiff_t mr = ops->mr, nr = ops->nr;
     const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, C = g->c;
-    const ptrdiff_t xs = hp * wp * C, OC = g->oc, ocp = (OC + nr - 1) / nr * nr;
-    const int joined = g->dw == 1;
-    const ptrdiff_t passes = joined ? g->kh : g->kh * g->kw, kp = joined ? g->kw * C : C;
+    const ptrdiff_t kp = g->kw * C, xs = hp * g->ow * kp, ohw = g->oh * g->ow;
+    const ptrdiff_t OC = g->oc, ocp = (OC + nr - 1) / nr * nr;
     const mg_blocking blk = FN(gemm_blocking)((int)mr, (int)nr);
     const ptrdiff_t kc_parts = (kp + blk.kc - 1) / blk.kc;
     const ptrdiff_t kc_block = (kp + kc_parts - 1) / kc_parts;
-    const ptrdiff_t Q = (g->oh - 1) * wp + g->ow, cols = g->n * Q;
-    const ptrdiff_t slivers = (cols + mr - 1) / mr;
+    const ptrdiff_t cols = g->n * ohw, slivers = (cols + mr - 1) / mr;
     const ptrdiff_t bs = MG_CONV_BLOCK_SLIVERS, blocks = (slivers + bs - 1) / bs;
+    /* expanded images a thread keeps: more than a block can span */
+    const ptrdiff_t slots = (bs * mr + ohw - 1) / ohw + 2;
     const ptrdiff_t ldt = ocp, tmp_elems = bs * mr * ldt, ap_elems = mr * kc_block;
-    const size_t per_thread = ((size_t)(tmp_elems + 2 * ap_elems) * sizeof(MG_T) +
-                               (size_t)bs * mr * sizeof(MG_T *) + 63) / 64 * 64;
+    const size_t per_thread =
+        ((size_t)(tmp_elems + 2 * ap_elems + slots * xs + hp * wp * C) * sizeof(MG_T) +
+         (size_t)bs * mr * sizeof(MG_T *) + (size_t)slots * sizeof(ptrdiff_t) + 63) / 64 * 64;
 
     int nt = FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads();
     if (nt > blocks) nt = (int)blocks;
-    MG_T *xp = mg_conv_alloc((size_t)(g->n * xs) * sizeof(MG_T));
-    MG_T *wk = mg_conv_alloc((size_t)(passes * kp * ocp) * sizeof(MG_T));
+    MG_T *wk = mg_conv_alloc((size_t)(g->kh * kp * ocp) * sizeof(MG_T));
     char *bufs = mg_conv_alloc((size_t)nt * per_thread);
     int rc = -1;
-    if (!xp || !wk || !bufs) goto done;
+    if (!wk || !bufs) goto done;
     rc = 0;
-    FN(conv_pack_weight)(g, w, joined, kp, kc_block, nr, ocp, wk);
-    MG_NCHW_FOR(g->n, g->n * xs, img, {
-        FN(conv_nhwc_image)(g, x + img * C * g->h * g->w, hp, wp, xp + img * xs);
-    });
+    FN(conv_pack_weight)(g, w, kc_block, nr, ocp, wk);
     nt = mg_enter(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fp = mg_fp_enter();
         char *mine = bufs + (size_t)mg_thread_id() * per_thread;
         MG_T *tmp = (MG_T *)mine, *ap = tmp + tmp_elems, *edge = ap + ap_elems;
-        const MG_T **rows = (const MG_T **)(edge + ap_elems);
+        MG_T *xe = edge + ap_elems, *xn = xe + slots * xs;
+        const MG_T **rows = (const MG_T **)(xn + hp * wp * C);
+        ptrdiff_t *held = (ptrdiff_t *)(rows + bs * mr);
+        for (ptrdiff_t k = 0; k < slots; k++) held[k] = -1;
 #pragma omp for schedule(static)
         for (ptrdiff_t blkno = 0; blkno < blocks; blkno++) {
             const ptrdiff_t s0 = blkno * bs, s1 = s0 + bs < slivers ? s0 + bs : slivers;
-            for (ptrdiff_t s = 0; s < passes; s++) {
-                const ptrdiff_t i = joined ? s : s / g->kw, j = joined ? 0 : s % g->kw;
-                const ptrdiff_t shift = (i * g->dh * wp + j * g->dw) * C;
+            const ptrdiff_t c1 = s1 * mr < cols ? s1 * mr : cols;
+            for (ptrdiff_t img = s0 * mr / ohw; img * ohw < c1; img++)
+                if (held[img % slots] != img) {
+                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, wp, xn,
+                                          xe + img % slots * xs);
+                    held[img % slots] = img;
+                }
+            for (ptrdiff_t i = 0; i < g->kh; i++) {
+                const ptrdiff_t shift = i * g->dh * g->ow * kp;
                 for (ptrdiff_t pc = 0; pc < kp; pc += kc_block) {
                     const ptrdiff_t kc = kp - pc < kc_block ? kp - pc : kc_block;
-                    const MG_T *bw = wk + (s * kp + pc) * ocp;
-                    const int load = s > 0 || pc > 0;
+                    const MG_T *bw = wk + (i * kp + pc) * ocp;
+                    const int load = i > 0 || pc > 0;
                     for (ptrdiff_t sl = s0; sl < s1; sl++) {
                         const ptrdiff_t col0 = sl * mr, n = cols - col0 < mr ? cols - col0 : mr;
-                        const ptrdiff_t img = col0 / Q, q0 = col0 % Q;
+                        const ptrdiff_t t0 = col0 % ohw;
+                        const MG_T *xi = xe + col0 / ohw % slots * xs + shift + pc;
                         MG_T *c = tmp + (sl - s0) * mr * ldt;
-                        if (n == mr && q0 + mr <= Q) {
-                            ops->macro_direct(mr, OC, kc, xp + img * xs + q0 * C + shift + pc,
-                                              C, 1, edge, bw, c, ldt, 1, load, NULL, 0);
+                        if (n == mr && t0 + mr <= ohw) {
+                            ops->macro_direct(mr, OC, kc, xi + t0 * kp, kp, 1, edge, bw, c, ldt,
+                                              1, load, NULL, 0);
                             continue;
                         }
                         for (ptrdiff_t ii = 0; ii < mr; ii++) {
                             const ptrdiff_t col = col0 + ii;
-                            const MG_T *a = ii < n ? xp + col / Q * xs + col % Q * C + shift + pc
+                            const MG_T *a = ii < n ? xe + col / ohw % slots * xs +
+                                                         col % ohw * kp + shift + pc
                                                    : NULL;
                             for (ptrdiff_t p = 0; p < kc; p++) ap[p * mr + ii] = a ? a[p] : 0;
                         }
@@ -262,14 +272,12 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
                     }
                 }
             }
-            const ptrdiff_t c1 = s1 * mr < cols ? s1 * mr : cols;
-            FN(conv_store_block)(g, Q, wp, s0 * mr, c1, tmp, ldt, b, relu, rows, y);
+            FN(conv_store_block)(g, s0 * mr, c1, tmp, ldt, b, relu, rows, y);
         }
         mg_fp_leave(fp);
     }
     mg_leave();
 done:
-    free(xp);
     free(wk);
     free(bufs);
     return rc;
@@ -357,13 +365,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
                 MG_T *acc = part + p * wsize;
                 memset(acc, 0, (size_t)wsize * sizeof(MG_T));
                 for (ptrdiff_t img = g->n * p / parts; img < g->n * (p + 1) / parts; img++) {
-                    FN(conv_nhwc_image)(g, x + img * C * g->h * g->w, hp, wp, xn);
-                    for (ptrdiff_t r = 0; r < hp; r++)
-                        for (ptrdiff_t q = 0; q < g->ow; q++)
-                            for (ptrdiff_t j = 0; j < kw; j++)
-                                memcpy(xe + ((r * g->ow + q) * kw + j) * C,
-                                       xn + (r * wp + q + j * g->dw) * C,
-                                       (size_t)C * sizeof(MG_T));
+                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, wp, xn, xe);
                     const MG_T *dyn = dy + img * OC * ohw;
                     for (ptrdiff_t pc = 0; pc < ohw; pc += kc_block) {
                         const ptrdiff_t kc = ohw - pc < kc_block ? ohw - pc : kc_block;
