@@ -14,8 +14,8 @@
  *     columns (nr = 32 floats, vectors) output channels, so 32, 64 and 128
  *     channels fill its tiles exactly; ops->macro_direct reads mr positions
  *     in place, kh passes accumulate in a tile buffer of a few slivers that
- *     is transposed in registers into NCHW y (+ bias, ReLU). A sliver across
- *     two images is packed.
+ *     is transposed in registers into NCHW y (+ bias, ReLU). The rows of a
+ *     sliver across two images are first copied side by side.
  *   weight gradient: dw.T (rows k, columns output channels) += the expanded
  *     image read transposed in place (rows k, positions kw * c apart) times
  *     dy.T packed by ops->pack_bt, image by image.
@@ -261,14 +261,16 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
                                               1, load, NULL, 0);
                             continue;
                         }
-                        for (ptrdiff_t ii = 0; ii < mr; ii++) {
+                        /* across two images (or the last, short sliver): its
+                         * rows side by side, read in place from there */
+                        for (ptrdiff_t ii = 0; ii < n; ii++) {
                             const ptrdiff_t col = col0 + ii;
-                            const MG_T *a = ii < n ? xe + col / ohw % slots * xs +
-                                                         col % ohw * kp + shift + pc
-                                                   : NULL;
-                            for (ptrdiff_t p = 0; p < kc; p++) ap[p * mr + ii] = a ? a[p] : 0;
+                            memcpy(ap + ii * kc,
+                                   xe + col / ohw % slots * xs + col % ohw * kp + shift + pc,
+                                   (size_t)kc * sizeof(MG_T));
                         }
-                        ops->macro(n, OC, kc, ap, bw, c, ldt, 1, load, NULL, 0);
+                        ops->macro_direct(n, OC, kc, ap, kc, 1, edge, bw, c, ldt, 1, load,
+                                          NULL, 0);
                     }
                 }
             }
