@@ -65,58 +65,68 @@ static inline __attribute__((always_inline)) void FN(cv_transpose)(FN(cv) r[MG_C
     }
 }
 
-/* xp (image frames of hp x wp positions, c values each: NHWC with the zero
- * padding) from x. */
-MG_NCHW_CLONES static void FN(conv_nhwc_image)(const mg_conv2d_geom *g, const MG_T *x,
-                                              ptrdiff_t hp, ptrdiff_t wp, MG_T *xp)
+/* One image of x as the GEMMs read it: its padded rows with each position
+ * expanded to the kw taps of a kernel row, element (r, q, j, channel) =
+ * padded x at (r, q + j dw), r < hp, q < ow (kw * c values a position).
+ * Blocks of MG_CVL channels x MG_CVL input positions are transposed in
+ * registers; each position's vector is stored once per tap that reads it. */
+MG_NCHW_CLONES static void FN(conv_expand_image)(const mg_conv2d_geom *g, const MG_T *x,
+                                                ptrdiff_t hp, MG_T *xe)
 {
-    const ptrdiff_t C = g->c, hw = g->h * g->w, c_full = C / MG_CVL * MG_CVL;
-    memset(xp, 0, (size_t)(g->ph * wp * C) * sizeof(MG_T));
-    for (ptrdiff_t r = 0; r < g->h; r++) {
-        MG_T *row = xp + (r + g->ph) * wp * C;
-        memset(row, 0, (size_t)(g->pw * C) * sizeof(MG_T));
-        memset(row + (g->pw + g->w) * C, 0, (size_t)((wp - g->pw - g->w) * C) * sizeof(MG_T));
-    }
-    memset(xp + (g->ph + g->h) * wp * C, 0,
-           (size_t)((hp - g->ph - g->h) * wp * C) * sizeof(MG_T));
-    ptrdiff_t p0 = 0;
+    const ptrdiff_t C = g->c, kw = g->kw, ow = g->ow, w = g->w, hw = g->h * w;
+    const ptrdiff_t kp = kw * C, c_full = C / MG_CVL * MG_CVL;
+    /* zeros: the padding rows, and the taps of a position that fall in the
+     * padding columns */
+    memset(xe, 0, (size_t)(g->ph * ow * kp) * sizeof(MG_T));
+    memset(xe + (g->ph + g->h) * ow * kp, 0,
+           (size_t)((hp - g->ph - g->h) * ow * kp) * sizeof(MG_T));
+    for (ptrdiff_t q = 0; q < ow; q++)
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const ptrdiff_t col = q + j * g->dw - g->pw;
+            if (col >= 0 && col < w) continue;
+            for (ptrdiff_t r = g->ph; r < g->ph + g->h; r++)
+                memset(xe + (r * ow + q) * kp + j * C, 0, (size_t)C * sizeof(MG_T));
+        }
+    /* input position p = ir * w + col goes to row ir + ph, positions
+     * q = col + pw - j dw that exist (one for each tap j reading it) */
+    ptrdiff_t p0 = 0, ir = 0, col = 0;
     for (; p0 + MG_CVL <= hw; p0 += MG_CVL) {
-        MG_T *dst[MG_CVL];
-        for (int j = 0; j < MG_CVL; j++) {
-            ptrdiff_t p = p0 + j;
-            dst[j] = xp + ((p / g->w + g->ph) * wp + p % g->w + g->pw) * C;
+        MG_T *row[MG_CVL];
+        ptrdiff_t cols[MG_CVL];
+        for (int i = 0; i < MG_CVL; i++) {
+            row[i] = xe + (ir + g->ph) * ow * kp;
+            cols[i] = col + g->pw;
+            if (++col == w) col = 0, ir++;
         }
         for (ptrdiff_t c0 = 0; c0 < c_full; c0 += MG_CVL) {
             FN(cv) r[MG_CVL];
 #pragma GCC unroll 16
             for (int i = 0; i < MG_CVL; i++) memcpy(&r[i], x + (c0 + i) * hw + p0, sizeof r[i]);
             FN(cv_transpose)(r);
+            for (ptrdiff_t j = 0; j < kw; j++)
 #pragma GCC unroll 16
-            for (int j = 0; j < MG_CVL; j++) memcpy(dst[j] + c0, &r[j], sizeof r[j]);
+                for (int i = 0; i < MG_CVL; i++) {
+                    const ptrdiff_t q = cols[i] - j * g->dw;
+                    if (q >= 0 && q < ow) memcpy(row[i] + q * kp + j * C + c0, &r[i], sizeof r[i]);
+                }
         }
-        for (ptrdiff_t c = c_full; c < C; c++)
-            for (int j = 0; j < MG_CVL; j++) dst[j][c] = x[c * hw + p0 + j];
+        for (int i = 0; i < MG_CVL; i++)
+            for (ptrdiff_t j = 0; j < kw; j++) {
+                const ptrdiff_t q = cols[i] - j * g->dw;
+                if (q >= 0 && q < ow)
+                    for (ptrdiff_t c = c_full; c < C; c++)
+                        row[i][q * kp + j * C + c] = x[c * hw + p0 + i];
+            }
     }
     for (ptrdiff_t p = p0; p < hw; p++) {
-        MG_T *dst = xp + ((p / g->w + g->ph) * wp + p % g->w + g->pw) * C;
-        for (ptrdiff_t c = 0; c < C; c++) dst[c] = x[c * hw + p];
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const ptrdiff_t q = col + g->pw - j * g->dw;
+            if (q >= 0 && q < ow)
+                for (ptrdiff_t c = 0; c < C; c++)
+                    xe[((ir + g->ph) * ow + q) * kp + j * C + c] = x[c * hw + p];
+        }
+        if (++col == w) col = 0, ir++;
     }
-}
-
-/* One image of x as the GEMMs read it: its padded rows with each position
- * expanded to the kw taps of a kernel row, element (r, q, j, channel) =
- * padded x at (r, q + j dw), r < hp, q < ow (kw * c values a position).
- * xn: scratch for the padded NHWC image (hp x wp x c). */
-static void FN(conv_expand_image)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t hp,
-                                  ptrdiff_t wp, MG_T *xn, MG_T *xe)
-{
-    const ptrdiff_t C = g->c, kw = g->kw;
-    FN(conv_nhwc_image)(g, x, hp, wp, xn);
-    for (ptrdiff_t r = 0; r < hp; r++)
-        for (ptrdiff_t q = 0; q < g->ow; q++)
-            for (ptrdiff_t j = 0; j < kw; j++)
-                memcpy(xe + ((r * g->ow + q) * kw + j) * C, xn + (r * wp + q + j * g->dw) * C,
-                       (size_t)C * sizeof(MG_T));
 }
 
 /* Output channels [0, oc) of positions t0 + [0, len) of one image (y, oc
@@ -202,7 +212,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
 {
     const OPS *ops = FN(ops)();
     const ptrdiff_t mr = ops->mr, nr = ops->nr;
-    const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, C = g->c;
+    const ptrdiff_t hp = g->h + 2 * g->ph, C = g->c;
     const ptrdiff_t kp = g->kw * C, xs = hp * g->ow * kp, ohw = g->oh * g->ow;
     const ptrdiff_t OC = g->oc, ocp = (OC + nr - 1) / nr * nr;
     const mg_blocking blk = FN(gemm_blocking)((int)mr, (int)nr);
@@ -214,7 +224,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
     const ptrdiff_t slots = (bs * mr + ohw - 1) / ohw + 2;
     const ptrdiff_t ldt = ocp, tmp_elems = bs * mr * ldt, ap_elems = mr * kc_block;
     const size_t per_thread =
-        ((size_t)(tmp_elems + 2 * ap_elems + slots * xs + hp * wp * C) * sizeof(MG_T) +
+        ((size_t)(tmp_elems + 2 * ap_elems + slots * xs) * sizeof(MG_T) +
          (size_t)bs * mr * sizeof(MG_T *) + (size_t)slots * sizeof(ptrdiff_t) + 63) / 64 * 64;
 
     int nt = FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads();
@@ -231,8 +241,8 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
         unsigned fp = mg_fp_enter();
         char *mine = bufs + (size_t)mg_thread_id() * per_thread;
         MG_T *tmp = (MG_T *)mine, *ap = tmp + tmp_elems, *edge = ap + ap_elems;
-        MG_T *xe = edge + ap_elems, *xn = xe + slots * xs;
-        const MG_T **rows = (const MG_T **)(xn + hp * wp * C);
+        MG_T *xe = edge + ap_elems;
+        const MG_T **rows = (const MG_T **)(xe + slots * xs);
         ptrdiff_t *held = (ptrdiff_t *)(rows + bs * mr);
         for (ptrdiff_t k = 0; k < slots; k++) held[k] = -1;
 #pragma omp for schedule(static)
@@ -241,7 +251,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
             const ptrdiff_t c1 = s1 * mr < cols ? s1 * mr : cols;
             for (ptrdiff_t img = s0 * mr / ohw; img * ohw < c1; img++)
                 if (held[img % slots] != img) {
-                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, wp, xn,
+                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp,
                                           xe + img % slots * xs);
                     held[img % slots] = img;
                 }
@@ -341,7 +351,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     const OPS *ops = FN(ops)();
     const ptrdiff_t mr = ops->mr, nr = ops->nr;
     const ptrdiff_t C = g->c, OC = g->oc, ocp = (OC + nr - 1) / nr * nr, kw = g->kw;
-    const ptrdiff_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, kp = kw * C;
+    const ptrdiff_t hp = g->h + 2 * g->ph, kp = kw * C;
     const ptrdiff_t ohw = g->oh * g->ow, wsize = g->kh * kp * ocp;
     const mg_blocking blk = FN(gemm_blocking)((int)mr, (int)nr);
     const ptrdiff_t kc_parts = (ohw + blk.kc - 1) / blk.kc;
@@ -349,7 +359,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / wsize;
     if (parts > fit) parts = fit < 1 ? 1 : fit;
-    const size_t per_thread = ((size_t)(hp * wp * C + hp * g->ow * kp + kc_block * ocp +
+    const size_t per_thread = ((size_t)(hp * g->ow * kp + kc_block * ocp +
                                         mr * kc_block) * sizeof(MG_T) + 63) / 64 * 64;
     MG_T *part = mg_conv_alloc((size_t)(parts * wsize) * sizeof(MG_T));
     int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
@@ -360,14 +370,14 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             unsigned fp = mg_fp_enter();
-            MG_T *xn = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
-            MG_T *xe = xn + hp * wp * C, *bp = xe + hp * g->ow * kp, *edge = bp + kc_block * ocp;
+            MG_T *xe = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
+            MG_T *bp = xe + hp * g->ow * kp, *edge = bp + kc_block * ocp;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++) {
                 MG_T *acc = part + p * wsize;
                 memset(acc, 0, (size_t)wsize * sizeof(MG_T));
                 for (ptrdiff_t img = g->n * p / parts; img < g->n * (p + 1) / parts; img++) {
-                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, wp, xn, xe);
+                    FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, xe);
                     const MG_T *dyn = dy + img * OC * ohw;
                     for (ptrdiff_t pc = 0; pc < ohw; pc += kc_block) {
                         const ptrdiff_t kc = ohw - pc < kc_block ? ohw - pc : kc_block;
