@@ -96,6 +96,7 @@ def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
     ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
+    ((9, 64, 7, 7), 3, 1, 1, 1),      # ... over several blocks, slivers across images
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
     ((7, 16, 33, 33), 1, 2, 0, 1),    # strided 1x1 (a ResNet shortcut)
     ((3, 64, 14, 14), 1, 1, 0, 1),    # 1x1: no im2col
