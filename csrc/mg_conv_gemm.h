@@ -223,9 +223,11 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
     /* expanded images a thread keeps: more than a block can span */
     const ptrdiff_t slots = (bs * mr + ohw - 1) / ohw + 2;
     const ptrdiff_t ldt = ocp, tmp_elems = bs * mr * ldt, ap_elems = mr * kc_block;
+    const size_t ptr_bytes =
+        ((size_t)bs * mr * sizeof(MG_T *) + (size_t)slots * sizeof(ptrdiff_t) + 63) / 64 * 64;
     const size_t per_thread =
-        ((size_t)(tmp_elems + 2 * ap_elems + slots * xs) * sizeof(MG_T) +
-         (size_t)bs * mr * sizeof(MG_T *) + (size_t)slots * sizeof(ptrdiff_t) + 63) / 64 * 64;
+        ((size_t)(tmp_elems + 2 * ap_elems + slots * xs) * sizeof(MG_T) + ptr_bytes + 63) / 64 *
+        64;
 
     int nt = FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads();
     if (nt > blocks) nt = (int)blocks;
@@ -239,11 +241,12 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fp = mg_fp_enter();
+        /* the pointers first: the element buffers may end off their alignment */
         char *mine = bufs + (size_t)mg_thread_id() * per_thread;
-        MG_T *tmp = (MG_T *)mine, *ap = tmp + tmp_elems, *edge = ap + ap_elems;
-        MG_T *xe = edge + ap_elems;
-        const MG_T **rows = (const MG_T **)(xe + slots * xs);
+        const MG_T **rows = (const MG_T **)mine;
         ptrdiff_t *held = (ptrdiff_t *)(rows + bs * mr);
+        MG_T *tmp = (MG_T *)(mine + ptr_bytes), *ap = tmp + tmp_elems, *edge = ap + ap_elems;
+        MG_T *xe = edge + ap_elems;
         for (ptrdiff_t k = 0; k < slots; k++) held[k] = -1;
 #pragma omp for schedule(static)
         for (ptrdiff_t blkno = 0; blkno < blocks; blkno++) {
