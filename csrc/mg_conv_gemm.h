@@ -362,8 +362,10 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / wsize;
     if (parts > fit) parts = fit < 1 ? 1 : fit;
-    const size_t per_thread = ((size_t)(hp * g->ow * kp + kc_block * ocp +
-                                        mr * kc_block) * sizeof(MG_T) + 63) / 64 * 64;
+    /* dy's packed slivers start on a cache line: the micro-kernel loads them */
+    const ptrdiff_t xe_elems = (hp * g->ow * kp + 15) / 16 * 16;
+    const size_t per_thread =
+        ((size_t)(xe_elems + kc_block * ocp + mr * kc_block) * sizeof(MG_T) + 63) / 64 * 64;
     MG_T *part = mg_conv_alloc((size_t)(parts * wsize) * sizeof(MG_T));
     int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
     if (nt > parts) nt = (int)parts;
@@ -374,7 +376,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
         {
             unsigned fp = mg_fp_enter();
             MG_T *xe = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
-            MG_T *bp = xe + hp * g->ow * kp, *edge = bp + kc_block * ocp;
+            MG_T *bp = xe + xe_elems, *edge = bp + kc_block * ocp;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++) {
                 MG_T *acc = part + p * wsize;
