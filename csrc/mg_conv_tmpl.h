@@ -308,6 +308,7 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         if (!accumulate) memset(dw, 0, (size_t)wsize * sizeof(MG_T));
         return 0;
     }
+    if (FN(conv_folded_ok)(g)) return FN(conv_bwd_weight_folded)(g, x, dy, dw, accumulate);
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / (wsize ? wsize : 1);
     if (parts > fit) parts = fit < 1 ? 1 : fit;

@@ -6,9 +6,15 @@
 
 /* An im2col tile (K rows x some output rows) takes at most this many bytes. */
 #define MG_CONV_COL_BYTES ((size_t)512 << 10)
-/* Stride-1 convolutions over the whole batch (mg_conv_gemm.h) when their
- * padded input and output copies take at most this many bytes. */
-#define MG_CONV_FOLD_BYTES ((double)(64 << 20))
+/* Stride-1 convolutions as implicit GEMMs over the batch (mg_conv_gemm.h)
+ * when one expanded image (kw copies of its padded rows) takes at most this
+ * many bytes: each thread keeps a few. */
+#define MG_CONV_EXPAND_BYTES ((double)(4 << 20))
+/* Micro-tile rows (output positions) a thread computes, over all passes,
+ * before transposing them into the NCHW output (mg_conv_gemm.h); 16 measured
+ * 1.00-1.05x faster than 8 and within noise of 32 (one thread, the convnet's
+ * 14x14 and 7x7 layers). */
+#define MG_CONV_BLOCK_SLIVERS 16
 /* Weight gradient: images are summed in at most this many fixed groups (the
  * groups run in parallel; their partial sums, added in order, need
  * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */

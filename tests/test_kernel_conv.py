@@ -65,11 +65,11 @@ def test_conv2d_and_its_gradients_match_reference(simd, threads, dtype, case, se
 
 @st.composite
 def folded_cases(draw):
-    """Stride-1 cases with >= 48 output channels and c*kh*kw >= 32: the
+    """Stride-1 cases with >= 32 output channels and c*kh*kw >= 32: the
     batch-folded GEMM (the input gradient too, as a convolution of grad_out,
-    when c >= 48)."""
-    n, o = draw(st.integers(1, 3)), draw(st.integers(48, 70))  # dW: over 64 untransposed
-    c = draw(st.sampled_from([4, 5, 9, 49, 50]))
+    when c >= 32); channels that fill micro-tiles exactly or not."""
+    n, o = draw(st.integers(1, 3)), draw(st.sampled_from([32, 33, 48, 64, 70]))
+    c = draw(st.sampled_from([4, 5, 9, 32, 49, 50]))
     kh, kw = draw(st.integers(2, 4)), draw(st.integers(2, 4))
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
@@ -87,7 +87,8 @@ def test_conv2d_batch_folded_path_matches_reference(simd, threads, dtype, case, 
 @pytest.mark.parametrize("case", [
     ((20, 40, 6, 7), (9, 40, 3, 3), (1, 1), (1, 1), (1, 1)),    # dW: images side by side
     ((19, 12, 5, 5), (70, 12, 2, 3), (1, 1), (0, 2), (2, 1)),   # ... dw untransposed
-])
+    ((2, 100, 17, 17), (40, 100, 3, 3), (1, 1), (1, 1), (1, 1)),  # implicit GEMMs: K and
+])                                                              # positions in two blocks
 def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads, dtype, case):
     test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
         simd, threads, dtype, case, 7, True)
@@ -96,6 +97,7 @@ def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
     ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
+    ((9, 64, 7, 7), 3, 1, 1, 1),      # ... over several blocks, slivers across images
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
     ((7, 16, 33, 33), 1, 2, 0, 1),    # strided 1x1 (a ResNet shortcut)
     ((3, 64, 14, 14), 1, 1, 0, 1),    # 1x1: no im2col
