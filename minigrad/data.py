@@ -110,24 +110,29 @@ class ByteBatch(Tensor):
     def _a(self, value: np.ndarray) -> None:
         _STORAGE.__set__(self, value)
 
+    def _made(self) -> np.ndarray | None:
+        """The floats if made (or assigned), else None: then the bytes are the values."""
+        return _STORAGE.__get__(self)
+
     @property
     def shape(self) -> tuple[int, ...]:
-        """The sizes of the dimensions (the bytes' shape)."""
-        return self.bytes.shape
+        """The sizes of the dimensions (the bytes' shape until the storage is replaced)."""
+        a = self._made()
+        return self.bytes.shape if a is None else a.shape
 
     @property
     def dtype(self) -> np.dtype:
         """The floats' dtype."""
-        a = _STORAGE.__get__(self)
+        a = self._made()
         return self._dtype if a is None else a.dtype
 
     @property
     def ndim(self) -> int:
         """The number of dimensions."""
-        return self.bytes.ndim
+        return len(self.shape)
 
     def __len__(self) -> int:
-        return len(self.bytes)
+        return len(self.bytes) if self._made() is None else super().__len__()
 
 
 class TensorDataset:
