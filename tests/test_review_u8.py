@@ -4,6 +4,7 @@ those floats, by eager code and by the compiled step alike."""
 import functools
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import callbacks as C
@@ -78,3 +79,16 @@ def test_byte_batch_shape_follows_assigned_data():
     b.data = np.zeros((3, 5, 2), np.float32)
     assert (b.shape, b.ndim, len(b), b.numel()) == ((3, 5, 2), 3, 3, 30)
     assert b.size() == b.numpy().shape
+
+
+def test_uint8_errors_name_the_right_operand():
+    """With x uint8 the floating dtype is w's; scale= with an int8 operand
+    does not call the operands floating point."""
+    from minigrad import kernels as K
+
+    x = np.zeros((4, 6), np.uint8)
+    w = np.ones((3, 6), np.float32)
+    with pytest.raises(TypeError, match="b has dtype float64 but w has dtype float32"):
+        K.linear(x, w, np.ones(3), trans_w=True, scale=255)
+    with pytest.raises(TypeError, match=r"neither a \(int8\) nor b \(float32\) is uint8"):
+        K.matmul(x.astype(np.int8), w.T.copy(), scale=255)
