@@ -92,3 +92,23 @@ def test_uint8_errors_name_the_right_operand():
         K.linear(x, w, np.ones(3), trans_w=True, scale=255)
     with pytest.raises(TypeError, match=r"neither a \(int8\) nor b \(float32\) is uint8"):
         K.matmul(x.astype(np.int8), w.T.copy(), scale=255)
+
+
+def test_byte_batch_checks_its_arguments():
+    """A ByteBatch made directly takes only what the compiled step can read:
+    eager and compiled would otherwise differ (floats or int16 read eagerly,
+    a kernel error mid-fit compiled; scale 0: NaN eagerly)."""
+    from minigrad.data import ByteBatch
+
+    raw = np.ones((2, 6), np.uint8)
+    for bad in (raw.astype(np.float32), raw.astype(np.int16), raw.tolist()):
+        with pytest.raises(TypeError, match="ByteBatch: raw must be a numpy.ndarray of dtype"):
+            ByteBatch(bad, 255, np.float32)
+    for scale in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="ByteBatch: scale must lie"):
+            ByteBatch(raw, scale, np.float32)
+    with pytest.raises(TypeError, match="ByteBatch: scale must be a number"):
+        ByteBatch(raw, True, np.float32)
+    with pytest.raises(TypeError, match="ByteBatch: dtype must be float32 or float64"):
+        ByteBatch(raw, 255, np.int32)
+    np.testing.assert_array_equal(ByteBatch(raw, 2, np.float64).numpy(), raw / 2.0)
