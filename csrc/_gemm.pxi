@@ -53,10 +53,7 @@ cdef double _u8_scale(str fn, object scale, cnp.ndarray u8, str name, str aname,
     if both:
         raise TypeError(f"{fn}: {aname} and {bname} are both uint8; at most one operand "
                         f"may be uint8")
-    if u8 is None:
-        if scale is not None:
-            raise TypeError(f"{fn}: scale= applies to a uint8 operand, but {aname} and "
-                            f"{bname} are floating point")
+    if u8 is None:  # (scale= without a uint8 operand: _gemm_checked raises)
         return 1.0
     if scale is None:
         raise TypeError(f"{fn}: {name} is uint8: pass scale= (its elements are read as "
@@ -82,6 +79,9 @@ cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint tr
     _ndim(B, 2, fn, bname)
     cdef int a8 = cnp.PyArray_TYPE(A) == cnp.NPY_UINT8
     cdef int b8 = cnp.PyArray_TYPE(B) == cnp.NPY_UINT8
+    if scale is not None and not a8 and not b8:
+        raise TypeError(f"{fn}: scale= applies to a uint8 operand, but neither {aname} "
+                        f"({A.dtype}) nor {bname} ({B.dtype}) is uint8")
     cdef double s = _u8_scale(fn, scale, A if a8 else B if b8 else None,
                               aname if a8 else bname, aname, bname, a8 and b8)
     cdef int t = _float_type(B, fn, bname) if a8 else _float_type(A, fn, aname)
@@ -108,7 +108,7 @@ cdef cnp.ndarray _gemm_checked(str fn, object a, object b, bint trans_a, bint tr
             f"got {K} and {K2}")
     if bias is not None:
         D = _array(bias, fn, "b")
-        _same_type(D, t, fn, "b", aname)
+        _same_type(D, t, fn, "b", bname if a8 else aname)
         if D.ndim != 1 or D.shape[0] != N:
             raise ValueError(f"{fn}: b must have shape ({N},) to match the output "
                              f"({M}, {N}), got {_shape(D)}")

@@ -211,7 +211,9 @@ class CompiledStep:
         """(x, targets, the divisor of uint8 x or None) as the kernels take
         them, or None to leave the batch to eager."""
         scale = None
-        if type(xb) is ByteBatch and xb.dtype == self.dtype and not xb.requires_grad:
+        # bytes only while they are the values: floats once made (maybe changed in place)
+        if type(xb) is ByteBatch and xb._made() is None and xb.dtype == self.dtype \
+                and not xb.requires_grad:
             x, scale = xb.bytes, xb.scale
         else:
             x = xb._a if isinstance(xb, Tensor) and not xb.requires_grad else xb

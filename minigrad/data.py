@@ -21,6 +21,18 @@ def _from_bytes(raw, scale, dtype):
     return raw.astype(dtype) / dtype.type(scale)
 
 
+def _scale_dtype(fn, scale, dtype):
+    """(scale as a float, dtype) checked: a divisor the kernels take, float32 or float64."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dtype}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: scale must be a number, got {type(scale).__name__}")
+    if not 2.0 ** -100 <= scale <= 2.0 ** 100:
+        raise ValueError(f"{fn}: scale must lie in [2**-100, 2**100], got {scale}")
+    return float(scale), dtype
+
+
 class ScaledBytes:
     """uint8 samples that read as ``data / scale`` in ``dtype`` (float32:
     what torchvision's ``ToTensor()`` gives with scale 255), kept as bytes.
@@ -39,15 +51,8 @@ class ScaledBytes:
             raise TypeError(f"ScaledBytes: data must have dtype uint8, got {data.dtype}")
         if data.ndim < 1:
             raise ValueError("ScaledBytes: data must have at least one dimension (the samples)")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"ScaledBytes: dtype must be float32 or float64, got {dtype}")
-        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer,
-                                                              np.floating)):
-            raise TypeError(f"ScaledBytes: scale must be a number, got {type(scale).__name__}")
-        if not 2.0 ** -100 <= scale <= 2.0 ** 100:
-            raise ValueError(f"ScaledBytes: scale must lie in [2**-100, 2**100], got {scale}")
-        self.data, self.scale, self.dtype = np.ascontiguousarray(data), float(scale), dtype
+        scale, dtype = _scale_dtype("ScaledBytes", scale, dtype)
+        self.data, self.scale, self.dtype = np.ascontiguousarray(data), scale, dtype
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -94,7 +99,10 @@ class ByteBatch(Tensor):
     __slots__ = ("bytes", "scale", "_dtype")
 
     def __init__(self, raw: np.ndarray, scale: float, dtype: Any) -> None:
-        self.bytes, self.scale, self._dtype = raw, scale, np.dtype(dtype)
+        if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8:
+            raise TypeError(f"ByteBatch: raw must be a numpy.ndarray of dtype uint8, got "
+                            f"{getattr(raw, 'dtype', type(raw).__name__)}")
+        self.bytes, (self.scale, self._dtype) = raw, _scale_dtype("ByteBatch", scale, dtype)
         super().__init__(np.empty(0, self._dtype))
         _STORAGE.__set__(self, None)
 
@@ -110,24 +118,29 @@ class ByteBatch(Tensor):
     def _a(self, value: np.ndarray) -> None:
         _STORAGE.__set__(self, value)
 
+    def _made(self) -> np.ndarray | None:
+        """The floats if made (or assigned), else None: then the bytes are the values."""
+        return _STORAGE.__get__(self)
+
     @property
     def shape(self) -> tuple[int, ...]:
-        """The sizes of the dimensions (the bytes' shape)."""
-        return self.bytes.shape
+        """The sizes of the dimensions (the bytes' shape until the storage is replaced)."""
+        a = self._made()
+        return self.bytes.shape if a is None else a.shape
 
     @property
     def dtype(self) -> np.dtype:
         """The floats' dtype."""
-        a = _STORAGE.__get__(self)
+        a = self._made()
         return self._dtype if a is None else a.dtype
 
     @property
     def ndim(self) -> int:
         """The number of dimensions."""
-        return self.bytes.ndim
+        return len(self.shape)
 
     def __len__(self) -> int:
-        return len(self.bytes)
+        return len(self.bytes) if self._made() is None else super().__len__()
 
 
 class TensorDataset:
