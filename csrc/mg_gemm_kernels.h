@@ -36,17 +36,24 @@ static inline __attribute__((always_inline)) void FN(ukernel_rows)(
 #pragma GCC unroll 8
         for (int j = 0; j < MG_NV; j++) acc[i][j] = (V){0};
 
+    /* Rows 3q..3q+2 read from base q at 0, rsa, 2 rsa: with A in place (rsa a
+     * run-time stride) GCC kept 12 row offsets and spilled its loop state
+     * (direct macro-kernel, standalone: 1.01-1.04x with the bases). */
+    const MG_T *ab[(MG_MR + 2) / 3];
+#pragma GCC unroll 8
+    for (int q = 0; q < (R + 2) / 3; q++) ab[q] = a + 3 * q * rsa;
     for (ptrdiff_t p = 0; p < kc; p++) {
         V bv[MG_NV];
 #pragma GCC unroll 8
         for (int j = 0; j < MG_NV; j++) bv[j] = FN(loadv)(b + j * VL);
 #pragma GCC unroll 32
         for (int i = 0; i < R; i++) {
-            V ai = FN(splat)(a[i * rsa]);
+            V ai = FN(splat)(ab[i / 3][(i % 3) * rsa]);
 #pragma GCC unroll 8
             for (int j = 0; j < MG_NV; j++) acc[i][j] += ai * bv[j];
         }
-        a += csa;
+#pragma GCC unroll 8
+        for (int q = 0; q < (R + 2) / 3; q++) ab[q] += csa;
         b += NR;
     }
 
