@@ -326,12 +326,13 @@ static void FN(pack_a8)(const OPS *ops, const FN(u8op) *a8, const uint8_t *src, 
                         ptrdiff_t kc, ptrdiff_t rsa, ptrdiff_t csa, MG_T *scr, MG_T *dst)
 {
     const int mr = ops->mr;
+    ptrdiff_t rs, cs;
     if (csa == 1) {
-        ops->u8_rows(m, kc, src, rsa, scr, kc, a8->s, a8->r, a8->divide);
-        ops->pack_a(m, kc, scr, kc, dst);
+        FN(a8_sliver)(ops, a8, src, m, kc, rsa, csa, scr, &rs, &cs);
+        ops->pack_a(m, kc, scr, rs, dst);
         return;
     }
-    ops->u8_rows(kc, m, src, csa, dst, mr, a8->s, a8->r, a8->divide);
+    FN(a8_sliver)(ops, a8, src, m, kc, rsa, csa, dst, &rs, &cs); /* already packed */
     if (m < mr)
         for (ptrdiff_t p = 0; p < kc; p++)
             for (int i = m; i < mr; i++) dst[p * mr + i] = 0;
