@@ -102,13 +102,15 @@ SHAPES = [
     ("dW hidden 30", (30, 256, 784), True, False),
     ("dX", (256, 128, 784), False, False),
     ("forward", (256, 784, 128), False, True),
+    ("forward, batch 64", (64, 784, 128), False, True),
     ("odd", (131, 517, 263), True, True),
     ("few columns", (301, 400, 70), False, False),
 ]
 
 
 @pytest.mark.parametrize("label,shape,ta,tb", SHAPES, ids=[s[0] for s in SHAPES])
-@pytest.mark.parametrize("forced", [None, (24, 100, 200)])
+# (36, 64, 64): more than one column panel where threads split the column slivers
+@pytest.mark.parametrize("forced", [None, (24, 100, 200), (36, 64, 64)])
 def test_gemm_bit_identical_for_1_2_3_threads(swap, label, shape, ta, tb, forced):
     m, k, n = shape
     a = _operand(0, (m, k), np.float32, ta)
