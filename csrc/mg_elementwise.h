@@ -193,41 +193,71 @@ static double FN(bce_with_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_
 
 /* ---- kernels of their own shape ---- */
 
-/* Rows of softmax cross-entropy; labels are already checked to be in [0, c). */
+/* Elements of softmax cross-entropy's few-class path at a time. */
+#define MG_CE_BLOCK 256
+
+/* Rows of softmax cross-entropy; labels are already checked to be in [0, c).
+ * Each row: its max, then exp(z - max) summed in column order, the gradient
+ * scale * (softmax - onehot). With few classes (c <= 64) the exps of a block
+ * of rows run as one vector loop over all their elements (row by row, ten
+ * classes are fewer than a vector: they ran in the scalar remainder), the
+ * sums and scaling row by row as before. */
 static double FN(softmax_cross_entropy)(ptrdiff_t m, ptrdiff_t c, const MG_T *z_mc,
                                         const int64_t *labels_m, MG_T *grad_mc, MG_T scale)
 {
     double total = 0;
-    for (ptrdiff_t i = 0; i < m; i++) {
-        const MG_T *z = z_mc + i * c;
-        MG_T *g = grad_mc + i * c;
-        MG_T mx = z[0];
-        int any_nan = 0;
-        for (ptrdiff_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
-        for (ptrdiff_t j = 0; j < c; j++) any_nan |= z[j] != z[j];
-        if (any_nan || mx == (MG_T)INFINITY || mx == -(MG_T)INFINITY) {
-            /* non-finite logits: the loss and this row's gradient are NaN
-             * (an infinite logit has no finite softmax cross-entropy) */
-            for (ptrdiff_t j = 0; j < c; j++) g[j] = (MG_T)NAN;
-            total += NAN;
-            continue;
+    const ptrdiff_t rows = c <= MG_CE_BLOCK / 4 ? MG_CE_BLOCK / c : 1;
+    MG_T mx_r[MG_CE_BLOCK], sh[MG_CE_BLOCK];
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += rows) {
+        const ptrdiff_t nb = m - i0 < rows ? m - i0 : rows;
+        const MG_T *zb = z_mc + i0 * c;
+        MG_T *gb = grad_mc + i0 * c;
+        int finite = 1;
+        for (ptrdiff_t r = 0; r < nb; r++) {
+            const MG_T *z = zb + r * c;
+            MG_T mx = z[0];
+            int any_nan = 0;
+            for (ptrdiff_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+            for (ptrdiff_t j = 0; j < c; j++) any_nan |= z[j] != z[j];
+            /* non-finite logits: NaN (an infinite logit has no finite loss) */
+            mx_r[r] = any_nan || mx == (MG_T)INFINITY || mx == -(MG_T)INFINITY ? (MG_T)NAN : mx;
+            finite &= mx_r[r] == mx_r[r];
         }
-        MG_T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (ptrdiff_t j = 0; j < c; j++) {
-            MG_T e = FN(expneg)(z[j] - mx);
-            g[j] = e;
-            s += e;
-        }
-        MG_T k = scale / s;
+        if (rows > 1 && finite) {
+            for (ptrdiff_t r = 0; r < nb; r++)
+                for (ptrdiff_t j = 0; j < c; j++) sh[r * c + j] = zb[r * c + j] - mx_r[r];
 #pragma omp simd
-        for (ptrdiff_t j = 0; j < c; j++) g[j] *= k;
-        int64_t y = labels_m[i];
-        g[y] -= scale;
-        total += log((double)s) + (double)mx - (double)z[y];
+            for (ptrdiff_t k = 0; k < nb * c; k++) gb[k] = FN(expneg)(sh[k]);
+        }
+        for (ptrdiff_t r = 0; r < nb; r++) {
+            const MG_T *z = zb + r * c;
+            MG_T *g = gb + r * c, mx = mx_r[r], s = 0;
+            if (mx != mx) {
+                for (ptrdiff_t j = 0; j < c; j++) g[j] = (MG_T)NAN;
+                total += NAN;
+                continue;
+            }
+            if (rows > 1 && finite) {
+                for (ptrdiff_t j = 0; j < c; j++) s += g[j];
+            } else {
+#pragma omp simd reduction(+ : s)
+                for (ptrdiff_t j = 0; j < c; j++) {
+                    MG_T e = FN(expneg)(z[j] - mx);
+                    g[j] = e;
+                    s += e;
+                }
+            }
+            MG_T k = scale / s;
+#pragma omp simd
+            for (ptrdiff_t j = 0; j < c; j++) g[j] *= k;
+            int64_t y = labels_m[i0 + r];
+            g[y] -= scale;
+            total += log((double)s) + (double)mx - (double)z[y];
+        }
     }
     return total;
 }
+#undef MG_CE_BLOCK
 
 /* db_n += column sums of g_mn, row by row. */
 static void FN(bias_grad)(ptrdiff_t m, ptrdiff_t n, const MG_T *g_mn, MG_T *db_n)
