@@ -26,6 +26,7 @@
 #define MG_DIRECT_SLIVERS 4   /* N <= this many micro-tile columns: A unpacked */
 #define MG_KC_DIRECT 4096     /* K block when A is read in place */
 #define MG_SWAP_SLIVERS 2     /* M <= this many micro-tile columns: C.T = B.T A.T */
+#define MG_BYCOLS_ROWS 256    /* threads split C's columns up to this many rows (and when N > M) */
 
 static int mg_isa = -1;
 static int mg_threads = 1;

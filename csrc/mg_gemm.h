@@ -533,10 +533,12 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     const size_t a_at = (b_elems + 15) / 16 * 16, scr_at = a_at + (a_elems + 15) / 16 * 16;
     MG_T *bp = mg_arena_get((scr_at + (size_t)scr_elems * nt) * sizeof(MG_T) + 64);
     if (!bp) return -1;
-    /* More columns than rows: threads split the column slivers instead of the
-     * micro-tiles in row order, so each packs and reads only its own B slivers
-     * (dy.T @ x at batch 1024, hidden 128, two threads: 0.99 -> 0.74 ms). */
-    const int by_cols = nt > 1 && nc_pad / nr >= nt && N > M;
+    /* More columns than rows, or few rows: threads split the column slivers
+     * instead of the micro-tiles in row order, so each packs and reads only
+     * its own B slivers (two threads: dy.T @ x at batch 1024, hidden 128,
+     * 0.99 -> 0.74 ms; x @ W.T at batch 256, hidden 128, 189 -> 168 us). With
+     * many rows, reading all of A on each thread costs more (square 512: 0.95x). */
+    const int by_cols = nt > 1 && nc_pad / nr >= nt && (N > M || M <= MG_BYCOLS_ROWS);
     const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
                               mc, A, B, bias, C, bp, bp + a_at, accumulate, relu, direct,
                               by_cols, *a8, *b8, scr_elems ? bp + scr_at : NULL, scr_elems};
