@@ -197,11 +197,12 @@ static double FN(bce_with_logits)(ptrdiff_t n, const MG_T *z, const MG_T *t, MG_
 #define MG_CE_BLOCK 256
 
 /* Rows of softmax cross-entropy; labels are already checked to be in [0, c).
- * Each row: its max, then exp(z - max) summed in column order, the gradient
- * scale * (softmax - onehot). With few classes (c <= 64) the exps of a block
- * of rows run as one vector loop over all their elements (row by row, ten
- * classes are fewer than a vector: they ran in the scalar remainder), the
- * sums and scaling row by row as before. */
+ * Each row: its max, exp(z - max) and their sum, the gradient scale *
+ * (softmax - onehot). With few classes (c <= 64) the exps of a block of rows
+ * run as one vector loop over all their elements (row by row, ten classes
+ * are fewer than a vector: they ran in the scalar remainder) and each row's
+ * sum is taken in column order; more classes, or a block holding a
+ * non-finite row, take the row-by-row vector loop and its lane-wise sum. */
 static double FN(softmax_cross_entropy)(ptrdiff_t m, ptrdiff_t c, const MG_T *z_mc,
                                         const int64_t *labels_m, MG_T *grad_mc, MG_T scale)
 {

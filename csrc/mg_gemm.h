@@ -425,7 +425,10 @@ static inline void FN(team_sync)(int nt)
 /* Thread t's share of a GEMM run by nt threads: slivers to pack and micro-
  * tiles are cut into nt contiguous ranges, with a barrier after each step;
  * with g->by_cols, t computes every row's tiles in the B slivers it packed
- * itself (no barrier for B). No OpenMP worksharing construct (see team_sync). */
+ * itself: no barrier after packing B, and with A read in place none after
+ * the tiles either, only where a sliver's place in bp moves (a shorter last
+ * K block, a new column panel). No OpenMP worksharing construct (see
+ * team_sync). */
 static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
 {
     const OPS *ops = g->ops;
@@ -443,6 +446,9 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
             ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
             int last = pc + kc == K, load_c = g->accumulate || pc > 0;
             const MG_T *b_j = last && g->bias ? g->bias + jc : NULL;
+            /* slivers sit at bp + s nr kc: a shorter block moves t's below
+             * t - 1's, which t - 1 may still be reading */
+            if (by_cols && direct && pc > 0 && kc != g->kc_block) FN(team_sync)(nt);
             for (ptrdiff_t s = s0; s < s1; s++) {
                 ptrdiff_t j = s * nr;
                 int n = (int)(nc - j < nr ? nc - j : nr);
@@ -496,7 +502,8 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
  * once, shared by the threads (cut into slivers between them), and the
  * block's micro-tiles (row slivers x column slivers) are dealt to the
  * threads in contiguous, equal ranges: a weight gradient of 128 rows splits
- * evenly on two threads (not into 72 + 56 rows). Blocks do not depend on
+ * evenly on two threads (not into 72 + 56 rows); or, with by_cols, each
+ * thread takes its own column slivers in every row. Blocks do not depend on
  * the thread count and every tile is computed the same way on any thread,
  * so results are bit-identical for any thread count. */
 static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
@@ -537,8 +544,11 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
      * instead of the micro-tiles in row order, so each packs and reads only
      * its own B slivers (two threads: dy.T @ x at batch 1024, hidden 128,
      * 0.99 -> 0.74 ms; x @ W.T at batch 256, hidden 128, 189 -> 168 us). With
-     * many rows, reading all of A on each thread costs more (square 512: 0.95x). */
-    const int by_cols = nt > 1 && nc_pad / nr >= nt && (N > M || M <= MG_BYCOLS_ROWS);
+     * many rows, reading all of A on each thread costs more (square 512: 0.95x);
+     * slivers that split unevenly (3 on 2 threads) keep the even row split. */
+    const ptrdiff_t nsl0 = nc_pad / nr;
+    const int by_cols = nt > 1 && (nsl0 % nt == 0 || nsl0 >= 4 * nt) &&
+                        (N > M || M <= MG_BYCOLS_ROWS);
     const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
                               mc, A, B, bias, C, bp, bp + a_at, accumulate, relu, direct,
                               by_cols, *a8, *b8, scr_elems ? bp + scr_at : NULL, scr_elems};

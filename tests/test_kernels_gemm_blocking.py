@@ -103,6 +103,8 @@ SHAPES = [
     ("dX", (256, 128, 784), False, False),
     ("forward", (256, 784, 128), False, True),
     ("forward, batch 64", (64, 784, 128), False, True),
+    # A in place, K in two blocks of unequal length (beyond MG_KC_DIRECT)
+    ("long K", (256, 5001, 64), True, False),
     ("odd", (131, 517, 263), True, True),
     ("few columns", (301, 400, 70), False, False),
 ]
@@ -128,6 +130,24 @@ def test_gemm_bit_identical_for_1_2_3_threads(swap, label, shape, ta, tb, forced
         _kernels._set_gemm_blocking()
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+def test_column_split_with_a_shorter_last_k_block_is_race_free():
+    """Two threads each computing their own column slivers with A read in
+    place and K in blocks of 2501 and 2500: without the barrier before the
+    shorter block, one thread repacked slivers the other was still reading
+    (30 of 200 products differed from one thread's)."""
+    a = random_array(0, (5001, 256), np.float32)
+    b = random_array(1, (5001, 64), np.float32)
+    before = K.get_num_threads()
+    try:
+        K.set_num_threads(1)
+        want = K.matmul(a, b, trans_a=True)
+        for t in (2, 3) * 20:
+            K.set_num_threads(t)
+            np.testing.assert_array_equal(K.matmul(a, b, trans_a=True), want)
+    finally:
+        K.set_num_threads(before)
 
 
 def test_blocking_changes_only_rounding():
