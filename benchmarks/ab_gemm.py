@@ -8,7 +8,9 @@ BEFORE.so / AFTER.so: paths of built ``minigrad/_kernels*.so`` files (AFTER
 defaults to the importable minigrad's). Prints microseconds (median of the
 repeats), the percentage of the measured one-core peak, after/before speedup
 and NumPy/after. Run it single-threaded and pinned, e.g.
-``MINIGRAD_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 1 python ...``.
+``MINIGRAD_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 1 python ...``; with
+``MINIGRAD_NUM_THREADS=2`` both builds run on two threads (keep
+``OPENBLAS_NUM_THREADS=1``: NumPy's idle BLAS workers would spin on the cores).
 """
 import argparse
 import importlib.util
@@ -45,6 +47,7 @@ def main():
     else:
         from minigrad import _kernels as after
     before = load(args.before, "before._kernels")
+    before.set_num_threads(after.get_num_threads())  # a raw extension starts at 1 thread
     peak = after._peak_probe(0.5)
     rng = np.random.default_rng(0)
     print(f"peak {peak:.0f} GFLOP/s; times in us (median of {args.repeats}), %peak")

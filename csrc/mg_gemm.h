@@ -406,7 +406,8 @@ typedef struct {
     ptrdiff_t M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block, mc;
     const MG_T *A, *B, *bias;
     MG_T *C, *bp, *ap;
-    int accumulate, relu, direct, by_cols;
+    int accumulate, relu, direct, by_cols, priv_b;
+    size_t b_elems; /* one packed B panel */
     FN(u8op) a8, b8;
     MG_T *scr; /* with a uint8 operand: scr_elems per thread for its conversion */
     ptrdiff_t scr_elems;
@@ -427,21 +428,24 @@ static inline void FN(team_sync)(int nt)
  * with g->by_cols, t computes every row's tiles in the B slivers it packed
  * itself: no barrier after packing B, and with A read in place none after
  * the tiles either, only where a sliver's place in bp moves (a shorter last
- * K block, a new column panel). No OpenMP worksharing construct (see
- * team_sync). */
+ * K block, a new column panel); with g->priv_b (A in place), t packs every
+ * B sliver into its own panel and takes its rows' tiles: no barrier at all.
+ * No OpenMP worksharing construct (see team_sync). */
 static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
 {
     const OPS *ops = g->ops;
     const int mr = ops->mr, nr = ops->nr, direct = g->direct, by_cols = g->by_cols;
     const ptrdiff_t M = g->M, N = g->N, K = g->K, rsa = g->rsa, csa = g->csa;
     const ptrdiff_t rsb = g->rsb, csb = g->csb, rsc = g->rsc, csc = g->csc, mc = g->mc;
-    MG_T *bp = g->bp, *ap = g->ap;
+    MG_T *bp = g->bp + (g->priv_b ? (size_t)t * g->b_elems : 0), *ap = g->ap;
     MG_T *edge = direct ? ap + (size_t)t * mr * g->kc_block : NULL; /* edge sliver */
     MG_T *scr = g->scr ? g->scr + t * g->scr_elems : NULL;
     for (ptrdiff_t jc = 0; jc < N; jc += g->nc_block) {
         ptrdiff_t nc = N - jc < g->nc_block ? N - jc : g->nc_block;
         ptrdiff_t nsl = (nc + nr - 1) / nr;
-        const ptrdiff_t s0 = nsl * t / nt, s1 = nsl * (t + 1) / nt; /* B slivers t packs */
+        /* the B slivers t packs: all of them into its own panel with priv_b */
+        const ptrdiff_t s0 = g->priv_b ? 0 : nsl * t / nt;
+        const ptrdiff_t s1 = g->priv_b ? nsl : nsl * (t + 1) / nt;
         for (ptrdiff_t pc = 0; pc < K; pc += g->kc_block) {
             ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
             int last = pc + kc == K, load_c = g->accumulate || pc > 0;
@@ -461,7 +465,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 else
                     FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
             }
-            if (!by_cols) FN(team_sync)(nt);
+            if (!by_cols && !g->priv_b) FN(team_sync)(nt);
             for (ptrdiff_t ic = 0; ic < M; ic += mc) {
                 ptrdiff_t m = M - ic < mc ? M - ic : mc;
                 ptrdiff_t msl = (m + mr - 1) / mr;
@@ -488,7 +492,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                                    !direct, edge, bp, g->C + ic * rsc + jc * csc, rsc, csc,
                                    load_c, b_j, last && g->relu, &g->a8, a8, scr);
                 }
-                if (!by_cols || !direct) FN(team_sync)(nt);
+                if (!(by_cols || g->priv_b) || !direct) FN(team_sync)(nt);
             }
         }
         if (by_cols && direct) FN(team_sync)(nt); /* the next panel's slivers are cut anew */
@@ -534,12 +538,6 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     const ptrdiff_t units = (mc / mr) * (nc_pad / nr);
     if (nt > units) nt = (int)units;
 
-    const size_t b_elems = (size_t)kc_block * nc_pad;
-    const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
-    const ptrdiff_t scr_elems = a8->p || b8->p ? (ptrdiff_t)(mr > nr ? mr : nr) * kc_block : 0;
-    const size_t a_at = (b_elems + 15) / 16 * 16, scr_at = a_at + (a_elems + 15) / 16 * 16;
-    MG_T *bp = mg_arena_get((scr_at + (size_t)scr_elems * nt) * sizeof(MG_T) + 64);
-    if (!bp) return -1;
     /* More columns than rows, or few rows: threads split the column slivers
      * instead of the micro-tiles in row order, so each packs and reads only
      * its own B slivers (two threads: dy.T @ x at batch 1024, hidden 128,
@@ -549,9 +547,23 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     const ptrdiff_t nsl0 = nc_pad / nr;
     const int by_cols = nt > 1 && (nsl0 % nt == 0 || nsl0 >= 4 * nt) &&
                         (N > M || M <= MG_BYCOLS_ROWS);
+    /* Otherwise, with A read in place, each thread packs the whole (narrow) B
+     * panel into its own copy: no barrier at all, and no B sliver read from
+     * the other core's cache (two threads: x @ W.T at hidden 30, batch 64
+     * 52 -> 21 us, batch 256 84 -> 49-54 us; batch 1024, hidden 128 1.03-1.09x). */
+    const int priv_b = nt > 1 && direct && !by_cols;
+
+    const size_t b_elems = (size_t)kc_block * nc_pad;
+    const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
+    const ptrdiff_t scr_elems = a8->p || b8->p ? (ptrdiff_t)(mr > nr ? mr : nr) * kc_block : 0;
+    const size_t a_at = (b_elems * (priv_b ? nt : 1) + 15) / 16 * 16;
+    const size_t scr_at = a_at + (a_elems + 15) / 16 * 16;
+    MG_T *bp = mg_arena_get((scr_at + (size_t)scr_elems * nt) * sizeof(MG_T) + 64);
+    if (!bp) return -1;
     const FN(gemm_job) job = {ops, M, N, K, rsa, csa, rsb, csb, rsc, csc, kc_block, nc_block,
                               mc, A, B, bias, C, bp, bp + a_at, accumulate, relu, direct,
-                              by_cols, *a8, *b8, scr_elems ? bp + scr_at : NULL, scr_elems};
+                              by_cols, priv_b, b_elems, *a8, *b8,
+                              scr_elems ? bp + scr_at : NULL, scr_elems};
     if (nt == 1) { /* no OpenMP region (~0.45 us a call) */
         unsigned fp = mg_fp_enter();
         FN(gemm_team)(&job, 0, 1);

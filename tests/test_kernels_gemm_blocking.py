@@ -103,6 +103,7 @@ SHAPES = [
     ("dX", (256, 128, 784), False, False),
     ("forward", (256, 784, 128), False, True),
     ("forward, batch 64", (64, 784, 128), False, True),
+    ("forward, hidden 30", (64, 784, 30), False, True),
     # A in place, K in two blocks of unequal length (beyond MG_KC_DIRECT)
     ("long K", (256, 5001, 64), True, False),
     ("odd", (131, 517, 263), True, True),
