@@ -12,7 +12,6 @@ curve; leave the cores idle otherwise (no other job: OpenMP teams wait at
 every barrier for their slowest thread).
 """
 import argparse
-import json
 import os
 import sys
 import time
