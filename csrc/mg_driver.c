@@ -27,6 +27,7 @@
 #define MG_KC_DIRECT 4096     /* K block when A is read in place */
 #define MG_SWAP_SLIVERS 2     /* M <= this many micro-tile columns: C.T = B.T A.T */
 #define MG_BYCOLS_ROWS 256    /* threads split C's columns up to this many rows (and when N > M) */
+#define MG_PRIV_B_THREADS 4   /* at most this many threads each pack a private narrow B panel */
 
 static int mg_isa = -1;
 static int mg_threads = 1;
@@ -103,6 +104,17 @@ static int mg_thread_id(void)
     return omp_get_thread_num();
 #else
     return 0;
+#endif
+}
+
+/* The threads of the current team: fewer than asked for when the OpenMP
+ * runtime limits them (OMP_THREAD_LIMIT, OMP_DYNAMIC). */
+static int mg_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
 #endif
 }
 

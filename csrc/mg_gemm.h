@@ -22,8 +22,8 @@
  * depending on the process's allocation history), so the next call
  * page-faulted ~140 fresh zeroed pages: dz.T @ x at batch 256 (128x256x784)
  * took 460-570 us instead of 345. A thread's arena only grows, to at most
- * the largest packed panels the blocking allows (~2 MiB), and is freed when
- * the thread exits. */
+ * the largest packed panels the blocking allows (~2 MiB; nt copies of a
+ * narrow B panel with priv_b), and is freed when the thread exits. */
 typedef struct {
     void *p;
     size_t cap;
@@ -503,7 +503,8 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
  *
  * Loops: N blocks (nc) > K blocks (kc) > M blocks (mc), as in Goto's
  * algorithm. The B panel (kc x nc) and each A block (mc x kc) are packed
- * once, shared by the threads (cut into slivers between them), and the
+ * once, shared by the threads (cut into slivers between them; with priv_b
+ * each thread packs its own copy of a narrow B panel), and the
  * block's micro-tiles (row slivers x column slivers) are dealt to the
  * threads in contiguous, equal ranges: a weight gradient of 128 rows splits
  * evenly on two threads (not into 72 + 56 rows); or, with by_cols, each
@@ -550,8 +551,10 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     /* Otherwise, with A read in place, each thread packs the whole (narrow) B
      * panel into its own copy: no barrier at all, and no B sliver read from
      * the other core's cache (two threads: x @ W.T at hidden 30, batch 64
-     * 52 -> 21 us, batch 256 84 -> 49-54 us; batch 1024, hidden 128 1.03-1.09x). */
-    const int priv_b = nt > 1 && direct && !by_cols;
+     * 52 -> 21 us, batch 256 84 -> 49-54 us; batch 1024, hidden 128 1.03-1.09x).
+     * Measured on two threads only: past MG_PRIV_B_THREADS, packing the whole
+     * panel on every thread is left untried. */
+    const int priv_b = nt > 1 && nt <= MG_PRIV_B_THREADS && direct && !by_cols;
 
     const size_t b_elems = (size_t)kc_block * nc_pad;
     const size_t a_elems = (size_t)kc_block * (direct ? (size_t)mr * nt : (size_t)mc);
@@ -572,8 +575,13 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     }
 #pragma omp parallel num_threads(nt)
     {
+        /* the work is cut for nt threads: a smaller team (OMP_THREAD_LIMIT,
+         * OMP_DYNAMIC) would leave tiles uncomputed, so one thread does it all */
         unsigned fp = mg_fp_enter();
-        FN(gemm_team)(&job, mg_thread_id(), nt);
+        if (mg_team_size() == nt)
+            FN(gemm_team)(&job, mg_thread_id(), nt);
+        else if (mg_thread_id() == 0)
+            FN(gemm_team)(&job, 0, 1);
         mg_fp_leave(fp);
     }
     return 0;

@@ -64,3 +64,37 @@ def test_bad_simd_path_falls_back_and_warns_once():
     assert len(problems) == 2 and "MINIGRAD_SIMD must be one of" in problems[1]
     assert ", ".join(K.simd_paths_available()) in problems[1] and "'sse9'" in problems[1]
     assert warned.count("MINIGRAD_SIMD") == 1 and warned.count("MINIGRAD_NUM_THREADS") == 1
+
+
+SMALLER_TEAM = """
+import numpy as np
+from minigrad import kernels as K
+rng = np.random.default_rng(0)
+a = rng.standard_normal((300, 400)).astype(np.float32)
+b = rng.standard_normal((400, 500)).astype(np.float32)
+x = rng.standard_normal((256, 784)).astype(np.float32)
+w = rng.standard_normal((30, 784)).astype(np.float32)
+x8 = rng.integers(0, 256, (256, 784), dtype=np.uint8)
+products = [lambda: K.matmul(a, b), lambda: K.matmul(b, b.T),         # rows, columns
+            lambda: K.linear(x, w, None, trans_w=True),               # private B panels
+            lambda: K.matmul(x[:, :128], x8, trans_a=True, scale=255.0)]
+same = []
+for f in products:
+    K.set_num_threads(1)
+    one = f()
+    K.set_num_threads(3)
+    same.append(bool(np.array_equal(f(), one)))
+print(same)
+"""
+
+
+@pytest.mark.parametrize("limit", [{"OMP_THREAD_LIMIT": "1"}, {"OMP_DYNAMIC": "true"}])
+def test_gemm_is_whole_when_openmp_grants_fewer_threads(limit):
+    """The GEMM cuts its work for the threads it asked for: a smaller team
+    (OMP_THREAD_LIMIT, or OMP_DYNAMIC on a busy machine) left tiles unwritten
+    (NaN and garbage) until one thread took the whole product."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MINIGRAD_", "OMP_"))}
+    out = subprocess.run([sys.executable, "-c", SMALLER_TEAM], capture_output=True, text=True,
+                         env=dict(environ, **limit), check=True, timeout=120,
+                         cwd=tempfile.gettempdir())
+    assert out.stdout.strip() == "[True, True, True, True]", out.stdout + out.stderr
