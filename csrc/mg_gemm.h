@@ -435,17 +435,18 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
 {
     const OPS *ops = g->ops;
     const int mr = ops->mr, nr = ops->nr, direct = g->direct, by_cols = g->by_cols;
+    const int priv_b = g->priv_b, own_b = by_cols || priv_b; /* t reads only B it packed */
     const ptrdiff_t M = g->M, N = g->N, K = g->K, rsa = g->rsa, csa = g->csa;
     const ptrdiff_t rsb = g->rsb, csb = g->csb, rsc = g->rsc, csc = g->csc, mc = g->mc;
-    MG_T *bp = g->bp + (g->priv_b ? (size_t)t * g->b_elems : 0), *ap = g->ap;
+    MG_T *bp = g->bp + (priv_b ? (size_t)t * g->b_elems : 0), *ap = g->ap;
     MG_T *edge = direct ? ap + (size_t)t * mr * g->kc_block : NULL; /* edge sliver */
     MG_T *scr = g->scr ? g->scr + t * g->scr_elems : NULL;
     for (ptrdiff_t jc = 0; jc < N; jc += g->nc_block) {
         ptrdiff_t nc = N - jc < g->nc_block ? N - jc : g->nc_block;
         ptrdiff_t nsl = (nc + nr - 1) / nr;
         /* the B slivers t packs: all of them into its own panel with priv_b */
-        const ptrdiff_t s0 = g->priv_b ? 0 : nsl * t / nt;
-        const ptrdiff_t s1 = g->priv_b ? nsl : nsl * (t + 1) / nt;
+        const ptrdiff_t s0 = priv_b ? 0 : nsl * t / nt;
+        const ptrdiff_t s1 = priv_b ? nsl : nsl * (t + 1) / nt;
         for (ptrdiff_t pc = 0; pc < K; pc += g->kc_block) {
             ptrdiff_t kc = K - pc < g->kc_block ? K - pc : g->kc_block;
             int last = pc + kc == K, load_c = g->accumulate || pc > 0;
@@ -465,7 +466,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                 else
                     FN(pack_b_sliver)(kc, n, b, rsb, csb, nr, bp + j * kc);
             }
-            if (!by_cols && !g->priv_b) FN(team_sync)(nt);
+            if (!own_b) FN(team_sync)(nt);
             for (ptrdiff_t ic = 0; ic < M; ic += mc) {
                 ptrdiff_t m = M - ic < mc ? M - ic : mc;
                 ptrdiff_t msl = (m + mr - 1) / mr;
@@ -492,7 +493,7 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
                                    !direct, edge, bp, g->C + ic * rsc + jc * csc, rsc, csc,
                                    load_c, b_j, last && g->relu, &g->a8, a8, scr);
                 }
-                if (!(by_cols || g->priv_b) || !direct) FN(team_sync)(nt);
+                if (!own_b || !direct) FN(team_sync)(nt);
             }
         }
         if (by_cols && direct) FN(team_sync)(nt); /* the next panel's slivers are cut anew */

@@ -23,12 +23,18 @@ print([str(w.message) for w in caught], {w.category.__name__ for w in caught})
 """
 
 
-def _probe(**env):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MINIGRAD_")}
+def _python(code, clear=("MINIGRAD_",), **env):
+    """The output of ``code`` in a child interpreter, with the variables
+    starting with ``clear`` removed from this environment and ``env`` added."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(clear)}
     # away from the checkout, whose uncompiled minigrad/ would shadow the installed one
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         env=dict(environ, **env), check=True, timeout=120,
-                         cwd=tempfile.gettempdir())
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(environ, **env), check=True, timeout=120,
+                          cwd=tempfile.gettempdir())
+
+
+def _probe(**env):
+    out = _python(PROBE, **env)
     threads, simd = out.stdout.splitlines()[0].split()
     problems, warned = out.stdout.splitlines()[1:3]
     return int(threads), simd, ast.literal_eval(problems), warned
@@ -93,8 +99,5 @@ def test_gemm_is_whole_when_openmp_grants_fewer_threads(limit):
     """The GEMM cuts its work for the threads it asked for: a smaller team
     (OMP_THREAD_LIMIT, or OMP_DYNAMIC on a busy machine) left tiles unwritten
     (NaN and garbage) until one thread took the whole product."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MINIGRAD_", "OMP_"))}
-    out = subprocess.run([sys.executable, "-c", SMALLER_TEAM], capture_output=True, text=True,
-                         env=dict(environ, **limit), check=True, timeout=120,
-                         cwd=tempfile.gettempdir())
+    out = _python(SMALLER_TEAM, clear=("MINIGRAD_", "OMP_"), **limit)
     assert out.stdout.strip() == "[True, True, True, True]", out.stdout + out.stderr
