@@ -52,31 +52,20 @@ def relu_backward_bias_grad(grad_out, y, out=None, bias_out=None):
     return O, D
 
 
-def softmax_cross_entropy(logits, labels, *, out=None):
-    """Mean softmax cross-entropy over rows, and its gradient, in one pass.
-
-    logits: (n, c) floats; labels: (n,) integers in [0, c) (copied to int64
-    when given another integer type). Returns ``(loss, grad_logits)``."""
-    cdef str fn = "softmax_cross_entropy"
-    cdef cnp.ndarray Z, O, L
-    cdef int t
-    Z, O, t = _unary_args(fn, logits, out, "logits")
-    _ndim(Z, 2, fn, "logits")
-    L = _array(labels, fn, "labels")
+cdef cnp.ndarray _labels(str fn, object labels, Py_ssize_t m, Py_ssize_t c, str zname):
+    """labels checked to be m integers in [0, c), as a C-contiguous int64 array."""
+    cdef cnp.ndarray L = _array(labels, fn, "labels")
     if L.dtype.kind not in "iu":
         raise TypeError(f"{fn}: labels must have an integer dtype, got {L.dtype}")
-    if L.ndim != 1 or L.shape[0] != Z.shape[0]:
-        raise ValueError(f"{fn}: labels must have shape ({Z.shape[0]},) to match logits "
-                         f"{_shape(Z)}, got {_shape(L)}")
-    cdef Py_ssize_t m = Z.shape[0], c = Z.shape[1], i, bad = -1
-    if m == 0 or c == 0:
-        raise ValueError(f"{fn}: logits has shape {_shape(Z)}; need at least one row "
-                         f"and one class")
+    if L.ndim != 1 or L.shape[0] != m:
+        raise ValueError(f"{fn}: labels must have shape ({m},) to match {zname}, got "
+                         f"{_shape(L)}")
     if L.dtype.kind == "u" and L.dtype.itemsize == 8:
         if m and int(L.max()) >= c:
             raise ValueError(f"{fn}: labels contain {int(L.max())}, out of range [0, {c})")
     L = np.ascontiguousarray(L, dtype=np.int64)
     cdef const int64_t[::1] lab = L
+    cdef Py_ssize_t i, bad = -1
     with nogil:
         for i in range(m):
             if lab[i] < 0 or lab[i] >= c:
@@ -84,6 +73,24 @@ def softmax_cross_entropy(logits, labels, *, out=None):
                 break
     if bad >= 0:
         raise ValueError(f"{fn}: labels[{bad}] = {lab[bad]} is out of range [0, {c})")
+    return L
+
+
+def softmax_cross_entropy(logits, labels, *, out=None):
+    """Mean softmax cross-entropy over rows, and its gradient, in one pass.
+
+    logits: (n, c) floats; labels: (n,) integers in [0, c) (copied to int64
+    when given another integer type). Returns ``(loss, grad_logits)``."""
+    cdef str fn = "softmax_cross_entropy"
+    cdef cnp.ndarray Z, O
+    cdef int t
+    Z, O, t = _unary_args(fn, logits, out, "logits")
+    _ndim(Z, 2, fn, "logits")
+    cdef Py_ssize_t m = Z.shape[0], c = Z.shape[1]
+    if m == 0 or c == 0:
+        raise ValueError(f"{fn}: logits has shape {_shape(Z)}; need at least one row "
+                         f"and one class")
+    cdef const int64_t[::1] lab = _labels(fn, labels, m, c, f"logits {_shape(Z)}")
     cdef double loss
     cdef int rc
     cdef void *pO = _data(O)
@@ -96,6 +103,78 @@ def softmax_cross_entropy(logits, labels, *, out=None):
     if rc != 0:
         raise MemoryError(f"{fn}: out of memory")
     return loss, O
+
+
+def linear_cross_entropy(x, w, b, labels, *, bint relu=False, bint input_grad=True,
+                         logits_out=None, grad_out=None, input_grad_out=None):
+    """A classifier's last layer and its loss, forward and backward to the
+    layer's input, in one call: ``z = x @ w.T + b``; ``loss, dz =
+    softmax_cross_entropy(z, labels)``; ``dx = dz @ w``, and with ``relu``
+    (x the output of a ReLU) ``dx = relu_backward(dx, x)``, the gradient at
+    the ReLU's input.
+
+    x: (n, k) floats; w: (c, k) and b: (c,) or None of x's dtype, all
+    C-contiguous; labels: (n,) integers in [0, c). Returns ``(loss, z, dz,
+    dx)`` (dx None with ``input_grad=False``), into the ``*_out`` arrays when
+    given. The numbers are those of ``linear``, ``softmax_cross_entropy``,
+    ``matmul`` and ``relu_backward`` called in turn, bit for bit; with few
+    classes (at most 64) they are computed without packing, in fewer passes."""
+    cdef str fn = "linear_cross_entropy"
+    cdef cnp.ndarray X = _array(x, fn, "x")
+    cdef cnp.ndarray W = _array(w, fn, "w")
+    cdef cnp.ndarray B = None
+    _ndim(X, 2, fn, "x")
+    _ndim(W, 2, fn, "w")
+    cdef int t = _float_type(X, fn, "x")
+    _same_type(W, t, fn, "w", "x")
+    _contiguous(X, fn, "x")
+    _contiguous(W, fn, "w")
+    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], c = W.shape[0]
+    if W.shape[1] != k:
+        raise ValueError(f"{fn}: shapes do not match: x {_shape(X)} @ w {_shape(W)}.T needs "
+                         f"equal inner dimensions, got {k} and {W.shape[1]}")
+    if n == 0 or c == 0:
+        raise ValueError(f"{fn}: the logits would have shape ({n}, {c}); need at least one "
+                         f"row and one class")
+    if b is not None:
+        B = _array(b, fn, "b")
+        _same_type(B, t, fn, "b", "x")
+        if B.ndim != 1 or B.shape[0] != c:
+            raise ValueError(f"{fn}: b must have shape ({c},) to match w {_shape(W)}, got "
+                             f"{_shape(B)}")
+        _contiguous(B, fn, "b")
+    cdef const int64_t[::1] lab = _labels(fn, labels, n, c, f"x {_shape(X)}")
+    cdef cnp.ndarray Z = _output(logits_out, (n, c), t, fn, "logits_out")
+    cdef cnp.ndarray DZ = _output(grad_out, (n, c), t, fn, "grad_out")
+    cdef cnp.ndarray DX = _output(input_grad_out, (n, k), t, fn, "input_grad_out") \
+        if input_grad else None
+    if input_grad_out is not None and not input_grad:
+        raise ValueError(f"{fn}: input_grad_out= given with input_grad=False")
+    inputs = [("x", X), ("w", W), ("b", B)]
+    _disjoint_all(Z, inputs, fn, "logits_out")
+    _disjoint_all(DZ, inputs + [("logits_out", Z)], fn, "grad_out")
+    if DX is not None:
+        _disjoint_all(DX, inputs + [("logits_out", Z), ("grad_out", DZ)], fn, "input_grad_out")
+    cdef void *pX = _data(X)
+    cdef void *pW = _data(W)
+    cdef void *pB = _data(B) if B is not None else NULL
+    cdef void *pZ = _data(Z)
+    cdef void *pDZ = _data(DZ)
+    cdef void *pDX = _data(DX) if DX is not None else NULL
+    cdef double loss
+    cdef int rc
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            rc = mg_linear_cross_entropy_f32(n, k, c, <float *>pX, <float *>pW, <float *>pB,
+                                             &lab[0], relu, <float *>pZ, <float *>pDZ,
+                                             <float *>pDX, &loss)
+        else:
+            rc = mg_linear_cross_entropy_f64(n, k, c, <double *>pX, <double *>pW,
+                                             <double *>pB, &lab[0], relu, <double *>pZ,
+                                             <double *>pDZ, <double *>pDX, &loss)
+    if rc != 0:
+        raise MemoryError(f"{fn}: out of memory")
+    return loss, Z, DZ, DX
 
 
 def sgd_step(param, grad, double lr, *, double momentum=0.0, velocity=None,

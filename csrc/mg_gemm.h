@@ -15,6 +15,11 @@
 
 #define MG_SMALL_ROWS 16  /* at most this many rows of x @ W.T: dot products, no packing */
 #define MG_SMALL_COLS 64  /* columns per piece of the few-rows path */
+#define MG_HEAD_CLASSES 64 /* mg_linear_cross_entropy's own kernels: at most this many classes */
+
+/* The roads of mg_gemm (gemm_any): dot products for few rows, the packed
+ * GEMM (gemm_run), or the packed GEMM on C.T = B.T A.T. */
+enum { MG_ROAD_RUN, MG_ROAD_SMALL, MG_ROAD_SWAP };
 
 /* ---- packing buffers that persist per calling thread ----
  * Allocating them on every call made glibc hand them back to the kernel on
@@ -500,6 +505,21 @@ static void FN(gemm_team)(const FN(gemm_job) *g, int t, int nt)
     }
 }
 
+/* gemm_run's depth of K blocks for C = A B with N columns, and (*direct)
+ * whether A is read in place: with few column slivers (one of A's strides
+ * must be 1), where K is blocked only beyond MG_KC_DIRECT, so each C tile is
+ * usually loaded and stored once. Blocks are balanced (K = 784 with kc = 384
+ * gives 3 x 262, not 384 + 384 + 16) and depend only on the shapes and the
+ * blocking. */
+static ptrdiff_t FN(gemm_kc_block)(const OPS *ops, const mg_blocking *blk, ptrdiff_t N,
+                                   ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa, int *direct)
+{
+    *direct = N <= MG_DIRECT_SLIVERS * ops->nr && (rsa == 1 || csa == 1);
+    const ptrdiff_t kc_cap = *direct ? MG_KC_DIRECT : blk->kc;
+    const ptrdiff_t kc_parts = (K + kc_cap - 1) / kc_cap;
+    return (K + kc_parts - 1) / kc_parts;
+}
+
 /* C (+)= A B with C's element (i, j) at C[i * rsc + j * csc].
  *
  * Loops: N blocks (nc) > K blocks (kc) > M blocks (mc), as in Goto's
@@ -520,15 +540,8 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
 {
     const int mr = ops->mr, nr = ops->nr;
     const mg_blocking blk = FN(gemm_blocking)(mr, nr);
-    /* With few column slivers A is read in place (one of its strides must be
-     * 1), and K is blocked only beyond MG_KC_DIRECT, so each C tile is
-     * usually loaded and stored once. */
-    const int direct = N <= MG_DIRECT_SLIVERS * nr && (rsa == 1 || csa == 1);
-    /* Blocks are balanced (K = 784 with kc = 384 gives 3 x 262, not
-     * 384 + 384 + 16) and depend only on the shapes and the blocking. */
-    const ptrdiff_t kc_cap = direct ? MG_KC_DIRECT : blk.kc;
-    const ptrdiff_t kc_parts = (K + kc_cap - 1) / kc_cap;
-    const ptrdiff_t kc_block = (K + kc_parts - 1) / kc_parts;
+    int direct;
+    const ptrdiff_t kc_block = FN(gemm_kc_block)(ops, &blk, N, K, rsa, csa, &direct);
     const ptrdiff_t nc_parts = (N + blk.nc - 1) / blk.nc;
     const ptrdiff_t nc_block = ((N + nc_parts - 1) / nc_parts + nr - 1) / nr * nr;
     const ptrdiff_t nc_pad = (N < nc_block ? (N + nr - 1) / nr * nr : nc_block);
@@ -643,6 +656,32 @@ static int FN(gemm_small8)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
     return 0;
 }
 
+/* The road mg_gemm takes for C = A B (strides csa, rsb, csb; bias, relu:
+ * whether the product has them). */
+static int FN(gemm_road)(const OPS *ops, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t csa,
+                         ptrdiff_t rsb, ptrdiff_t csb, int bias, int relu)
+{
+    /* Few rows and many columns (a weight gradient dy.T @ x): compute
+     * C.T = B.T A.T instead, so the big operand is read in place and C is
+     * written through its transpose -- when K >= M, i.e. when packing B
+     * (K x N) would cost more than storing C (M x N) element by element
+     * (Zen 4: dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). On an
+     * Intel Xeon (two FMA units, 48 KiB L1d) it pays only for at most one
+     * micro-tile of rows and while the in-place sliver's K cache lines fit
+     * L1: dy.T @ x at hidden 30, batch 64 / 256 / 1024: 34.8 -> 32.8,
+     * 131.6 -> 116.9, 589 -> 619 us swapped; dy @ W at batch 64, hidden 128
+     * (M = 64): 113 -> 121 us swapped. */
+    const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
+    const mg_cpu_info *cpu = mg_cpu_get();
+    const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
+    const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
+    const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
+    if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1) return MG_ROAD_SMALL;
+    if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu && (rsb == 1 || csb == 1))
+        return MG_ROAD_SWAP;
+    return MG_ROAD_RUN;
+}
+
 /* mg_gemm, with A or B (or both) uint8 where a8->p / b8->p is set (then
  * the MG_T pointer is unused). */
 static int FN(gemm_any)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, ptrdiff_t rsa,
@@ -658,29 +697,14 @@ static int FN(gemm_any)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, pt
         return 0;
     }
     const OPS *ops = FN(ops)();
-    const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
     int threads = mg_enter(mg_get_num_threads()), rc = 0;
-    /* Few rows and many columns (a weight gradient dy.T @ x): compute
-     * C.T = B.T A.T instead, so the big operand is read in place and C is
-     * written through its transpose -- when K >= M, i.e. when packing B
-     * (K x N) would cost more than storing C (M x N) element by element
-     * (Zen 4: dy @ W at batch 64, hidden 30: 37 -> 30 us unswapped). On an
-     * Intel Xeon (two FMA units, 48 KiB L1d) it pays only for at most one
-     * micro-tile of rows and while the in-place sliver's K cache lines fit
-     * L1: dy.T @ x at hidden 30, batch 64 / 256 / 1024: 34.8 -> 32.8,
-     * 131.6 -> 116.9, 589 -> 619 us swapped; dy @ W at batch 64, hidden 128
-     * (M = 64): 113 -> 121 us swapped. */
-    const mg_cpu_info *cpu = mg_cpu_get();
-    const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
-    const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
-    const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
-    if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1 && (a8->p || b8->p))
+    const int road = FN(gemm_road)(ops, M, N, K, csa, rsb, csb, bias != NULL, relu);
+    if (road == MG_ROAD_SMALL && (a8->p || b8->p))
         rc = FN(gemm_small8)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias,
                              relu, a8, b8);
-    else if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1)
+    else if (road == MG_ROAD_SMALL)
         FN(gemm_small)(ops, threads, M, N, K, A, rsa, B, csb, C, ldc, accumulate, bias, relu);
-    else if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu &&
-             (rsb == 1 || csb == 1))
+    else if (road == MG_ROAD_SWAP)
         rc = FN(gemm_run)(ops, threads, N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc,
                           accumulate, NULL, 0, b8, a8);
     else
@@ -713,4 +737,65 @@ int FN(mg_gemm_u8)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, const u
     const FN(u8op) a8 = {A8, s, r, divide}, b8 = {B8, s, r, divide};
     return FN(gemm_any)(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, relu,
                         &a8, &b8);
+}
+
+/* A classifier's last layer and its loss, forward and backward to the
+ * layer's input: z = x w^T + bias (x: m x k, w: c x k, C-contiguous), the
+ * mean softmax cross-entropy of z and its gradient dz (as
+ * mg_softmax_cross_entropy), and where dx is not NULL, dx = dz w, zeroed
+ * where x <= 0 when relu (x the output of a ReLU: dx is the gradient at its
+ * input). The results are those of mg_gemm, mg_softmax_cross_entropy,
+ * mg_gemm and relu_backward called in turn, bit for bit: where mg_gemm runs
+ * its micro-kernel in one K block, ops->head_logits and head_input_grad sum
+ * the same products in the same order on vectors as wide as the classes
+ * need (a micro-tile is two vectors wide), with no packing and the mask in
+ * the store; elsewhere those calls are made. Returns 0, or -1 when out of
+ * memory. */
+int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_T *x,
+                                const MG_T *w, const MG_T *bias, const int64_t *labels,
+                                int relu, MG_T *z, MG_T *dz, MG_T *dx, double *loss)
+{
+    const OPS *ops = FN(ops)();
+    const mg_blocking blk = FN(gemm_blocking)(ops->mr, ops->nr);
+    int direct;
+    const ptrdiff_t vl = ops->vl, cp = (c + vl - 1) / vl * vl;
+    const ptrdiff_t kp = (k + 4 * vl - 1) / (4 * vl) * (4 * vl);
+    const int own_z = k > 0 && c <= MG_HEAD_CLASSES &&
+                      FN(gemm_road)(ops, m, c, k, 1, 1, k, bias != NULL, 0) == MG_ROAD_RUN &&
+                      FN(gemm_kc_block)(ops, &blk, c, k, k, 1, &direct) >= k;
+    const int road_dx = FN(gemm_road)(ops, m, k, c, 1, k, 1, 0, 0);
+    const int own_dx = dx && road_dx != MG_ROAD_SMALL &&
+                       (road_dx == MG_ROAD_RUN ? FN(gemm_kc_block)(ops, &blk, k, c, c, 1, &direct)
+                                               : FN(gemm_kc_block)(ops, &blk, m, c, 1, k, &direct)) >= c;
+    MG_T *scratch = NULL;
+    if (own_z || own_dx) {
+        scratch = mg_arena_get(((size_t)k * cp + (size_t)c * kp) * sizeof(MG_T) + 64);
+        if (!scratch) return -1;
+    }
+    if (own_z) {
+        MG_T *wt = scratch;
+        for (ptrdiff_t p = 0; p < k; p++)
+            for (ptrdiff_t j = 0; j < cp; j++) wt[p * cp + j] = j < c ? w[j * k + p] : (MG_T)0;
+        unsigned fp = mg_fp_enter();
+        ops->head_logits(m, k, c, cp, x, k, wt, bias, z);
+        mg_fp_leave(fp);
+    } else if (FN(mg_gemm)(m, c, k, x, k, 1, w, 1, k, z, c, 0, bias, 0) != 0) {
+        return -1;
+    }
+    if (FN(mg_softmax_cross_entropy)(m, c, z, labels, dz, loss) != 0) return -1;
+    if (!dx) return 0;
+    if (own_dx) {
+        MG_T *wp = scratch + (size_t)k * cp;
+        for (ptrdiff_t j = 0; j < c; j++) {
+            memcpy(wp + j * kp, w + j * k, (size_t)k * sizeof(MG_T));
+            memset(wp + j * kp + k, 0, (size_t)(kp - k) * sizeof(MG_T));
+        }
+        unsigned fp = mg_fp_enter();
+        ops->head_input_grad(m, k, c, kp, dz, wp, relu ? x : NULL, relu, dx);
+        mg_fp_leave(fp);
+        return 0;
+    }
+    if (FN(mg_gemm)(m, k, c, dz, c, 1, w, k, 1, dx, k, 0, NULL, 0) != 0) return -1;
+    if (relu) FN(mg_binary)(MG_K_relu_backward, m * k, dx, x, dx);
+    return 0;
 }

@@ -427,3 +427,115 @@ static void FN(u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff
     }
 }
 #undef MG_U8_X86
+
+/* ---- a classifier's last layer: its logits and its input gradient ----
+ * Each element sums its products in order from zero (then adds the bias),
+ * as the micro-kernel does within one K block, so both equal mg_gemm's
+ * results bit for bit wherever mg_gemm runs its micro-kernel in one K block
+ * (mg_linear_cross_entropy checks that). */
+
+/* z[m x c] = x wt + bias for R rows (a constant where inlined): x's rows rs
+ * apart, read in place; wt the weight transposed, k rows of cp >= c
+ * columns (cp a multiple of VL, zeros past c). */
+static inline __attribute__((always_inline)) void FN(head_logits_rows)(
+    const int R, int m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp, const MG_T *x, ptrdiff_t rs,
+    const MG_T *wt, const MG_T *bias, MG_T *z)
+{
+    for (ptrdiff_t j0 = 0; j0 < cp; j0 += VL) {
+        V acc[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) acc[i] = (V){0};
+        for (ptrdiff_t p = 0; p < k; p++) {
+            V wv = FN(loadv)(wt + p * cp + j0);
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) acc[i] += FN(splat)(x[i * rs + p]) * wv;
+        }
+        MG_T tile[8 * VL];
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) FN(storev)(tile + i * VL, acc[i]);
+        const int n = (int)(c - j0 < VL ? c - j0 : VL);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                MG_T r = tile[i * VL + j];
+                if (bias) r += bias[j0 + j];
+                z[i * c + j0 + j] = r;
+            }
+    }
+}
+
+static void FN(head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp, const MG_T *x,
+                            ptrdiff_t rs, const MG_T *wt, const MG_T *bias, MG_T *z)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        FN(head_logits_rows)(8, 8, k, c, cp, x + i * rs, rs, wt, bias, z + i * c);
+    for (; i < m; i++)
+        FN(head_logits_rows)(1, 1, k, c, cp, x + i * rs, rs, wt, bias, z + i * c);
+}
+
+/* Input-gradient row tiles: R rows x 4 vectors, 16 + 4 registers with 32. */
+#if MG_MR >= 12
+#define MG_HR 4
+#else
+#define MG_HR 2
+#endif
+
+/* dx[m x k] = dz[m x c] w (then dx = x > 0 ? dx : 0 where relu, as
+ * relu_backward) for R rows: w's rows kp apart (kp a multiple of 4 VL,
+ * zeros past k); x and dx rows k apart. */
+static inline __attribute__((always_inline)) void FN(head_input_grad_rows)(
+    const int R, int m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t kp, const MG_T *dz,
+    const MG_T *wp, const MG_T *x, int relu, MG_T *dx)
+{
+    const V zero = {0};
+    for (ptrdiff_t q0 = 0; q0 < kp; q0 += 4 * VL) {
+        V acc[MG_HR][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[i][v] = zero;
+        for (ptrdiff_t j = 0; j < c; j++) {
+            V wv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) wv[v] = FN(loadv)(wp + j * kp + q0 + v * VL);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                V d = FN(splat)(dz[i * c + j]);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) acc[i][v] += d * wv[v];
+            }
+        }
+        if (q0 + 4 * VL <= k) {
+            for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) {
+                    V r = acc[i][v];
+                    if (relu) r = (V)((UV)r & (UV)(FN(loadv)(x + i * k + q0 + v * VL) > zero));
+                    FN(storev)(dx + i * k + q0 + v * VL, r);
+                }
+            continue;
+        }
+        MG_T tile[MG_HR * 4 * VL];
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < 4; v++) FN(storev)(tile + (i * 4 + v) * VL, acc[i][v]);
+        for (int i = 0; i < m; i++)
+            for (ptrdiff_t q = q0; q < k; q++) {
+                MG_T r = tile[i * 4 * VL + (q - q0)];
+                dx[i * k + q] = relu && !(x[i * k + q] > 0) ? (MG_T)0 : r;
+            }
+    }
+}
+
+static void FN(head_input_grad)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t kp,
+                                const MG_T *dz, const MG_T *wp, const MG_T *x, int relu,
+                                MG_T *dx)
+{
+    ptrdiff_t i = 0;
+    for (; i + MG_HR <= m; i += MG_HR)
+        FN(head_input_grad_rows)(MG_HR, MG_HR, k, c, kp, dz + i * c, wp, x ? x + i * k : NULL,
+                                 relu, dx + i * k);
+    for (; i < m; i++)
+        FN(head_input_grad_rows)(1, 1, k, c, kp, dz + i * c, wp, x ? x + i * k : NULL, relu,
+                                 dx + i * k);
+}
+#undef MG_HR

@@ -28,9 +28,12 @@ typedef MG_UT FN(uvec) __attribute__((vector_size(MG_VB)));
 const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
     .mr = MG_MR,
     .nr = NR,
+    .vl = VL,
     .macro = FN(macro),
     .macro_direct = FN(macro_direct),
     .small = FN(small),
+    .head_logits = FN(head_logits),
+    .head_input_grad = FN(head_input_grad),
     .pack_a = FN(pack_a),
     .pack_bt = FN(pack_bt),
     .u8_rows = FN(u8_rows),

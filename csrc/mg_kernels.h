@@ -73,6 +73,10 @@ typedef struct {
     int mg_softmax_cross_entropy_##S(ptrdiff_t m, ptrdiff_t c, const T *z,      \
                                      const int64_t *labels, T *grad,            \
                                      double *loss);                             \
+    int mg_linear_cross_entropy_##S(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c,     \
+                                    const T *x, const T *w, const T *bias,      \
+                                    const int64_t *labels, int relu, T *z,      \
+                                    T *dz, T *dx, double *loss);                \
     void mg_sgd_step_##S(ptrdiff_t n, T *p, const T *g, T *v, T lr, T momentum, \
                          T weight_decay);                                       \
     void mg_adam_step_##S(ptrdiff_t n, T *p, const T *g, T *m, T *v,            \

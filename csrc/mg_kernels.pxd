@@ -60,6 +60,13 @@ cdef extern from "mg_kernels.h" nogil:
                                      const int64_t *labels, float *grad, double *loss)
     int mg_softmax_cross_entropy_f64(Py_ssize_t m, Py_ssize_t c, const double *z,
                                      const int64_t *labels, double *grad, double *loss)
+    int mg_linear_cross_entropy_f32(Py_ssize_t m, Py_ssize_t k, Py_ssize_t c, const float *x,
+                                    const float *w, const float *bias, const int64_t *labels,
+                                    int relu, float *z, float *dz, float *dx, double *loss)
+    int mg_linear_cross_entropy_f64(Py_ssize_t m, Py_ssize_t k, Py_ssize_t c, const double *x,
+                                    const double *w, const double *bias,
+                                    const int64_t *labels, int relu, double *z, double *dz,
+                                    double *dx, double *loss)
     void mg_sgd_step_f32(Py_ssize_t n, float *p, const float *g, float *v, float lr,
                          float momentum, float weight_decay)
     void mg_sgd_step_f64(Py_ssize_t n, double *p, const double *g, double *v, double lr,

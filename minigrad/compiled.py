@@ -142,6 +142,10 @@ class CompiledStep:
     kernels (see the module docstring); ``compile_step`` makes one."""
 
     MAX_SIZES = 4
+    #: cross-entropy after two or more layers: the last layer, the loss and the
+    #: gradient at its input in one kernel (``kernels.linear_cross_entropy``,
+    #: bit for bit the calls it replaces); False makes those calls (A/B timing)
+    FUSE_HEAD = True
 
     def __init__(self, model: Any, loss_func: Any, opt: Any) -> None:
         self.model, self.loss_func, self.opt = model, loss_func, opt
@@ -168,6 +172,7 @@ class CompiledStep:
         self._x: np.ndarray | None = None
         self._scale: float | None = None  # the divisor of uint8 inputs
         self._n = 0
+        self._head = False
         # the weights eager's backward would read (of layers that record a node)
         self._saved = [w for (w, _, _), t, dx in zip(self._layers, trained, self._needs_dx,
                                                       strict=True) if t or dx]
@@ -249,13 +254,25 @@ class CompiledStep:
         x, t, scale = args
         n = len(x)
         buf = self.buffers(n)
+        layers = self._layers
+        # cross-entropy after a layer that reads floats: the last layer, the
+        # loss and the gradient at its input in one kernel (bit for bit the
+        # calls it replaces)
+        head = self.FUSE_HEAD and self._loss == "cross_entropy" and len(layers) > 1 \
+            and not layers[-1][2]
         h = x
-        for (w, b, relu), out in zip(self._layers, buf.out, strict=True):
+        for (w, b, relu), out in zip(layers[:-1] if head else layers, buf.out, strict=False):
             h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out,
                          scale=scale if h is x else None)
         z, dz = buf.out[-1], buf.dout[-1]
         try:
-            if self._loss == "cross_entropy":
+            if head:
+                w, b, _ = layers[-1]
+                loss, *_ = K.linear_cross_entropy(
+                    h, w._a, None if b is None else b._a, t, relu=layers[-2][2],
+                    input_grad=self._needs_dx[-1], logits_out=z, grad_out=dz,
+                    input_grad_out=buf.dz[-2] if self._needs_dx[-1] else None)
+            elif self._loss == "cross_entropy":
                 loss, _ = K.softmax_cross_entropy(z, t, out=dz)
             else:
                 t = np.asarray(t.reshape(z.shape), dtype=self.dtype, order="C")
@@ -263,7 +280,7 @@ class CompiledStep:
                     z, t, out=dz)
         except ValueError:  # e.g. a label out of range: eager raises its own error
             return None
-        self._x, self._n, self._scale = x, n, scale
+        self._x, self._n, self._scale, self._head = x, n, scale, head
         self._versions = [w._vc[0] for w in self._saved]
         return np.asarray(loss, self.dtype)
 
@@ -280,17 +297,19 @@ class CompiledStep:
                     f"expected version {version} (as eager backward() refuses)")
         buf = self._buffers[n]
         layers, wgrads, needs_dx = self._layers, self._weight_grads, self._needs_dx
-        for i in range(len(layers) - 1, -1, -1):
+        last = len(layers) - 1
+        for i in range(last, -1, -1):
             w, b, relu = layers[i]
             dz = buf.dz[i]
-            if relu and b is None:
+            # with the fused head, forward already left the ReLU's gradient in dz
+            if relu and b is None and not (self._head and i == last - 1):
                 K.relu_backward(buf.dout[i], buf.out[i], out=dz)
-            elif relu:
+            elif relu and not (self._head and i == last - 1):
                 K.relu_backward_bias_grad(buf.dout[i], buf.out[i], out=dz,
                                           bias_out=buf.bias_grad[i])
             elif b is not None:
                 K.bias_grad(dz, out=buf.bias_grad[i])
-            if needs_dx[i]:
+            if needs_dx[i] and not (self._head and i == last):
                 K.matmul(dz, w._a, out=buf.dout[i - 1])
             if w.requires_grad and i == 0:
                 K.matmul(dz, x, trans_a=True, out=wgrads[0], scale=self._scale)

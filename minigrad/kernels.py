@@ -53,6 +53,7 @@ from minigrad._kernels import (  # noqa: E402
     conv2d_backward_weight,
     get_num_threads,
     linear,
+    linear_cross_entropy,
     matmul,
     max_pool2d,
     max_pool2d_backward,
@@ -70,9 +71,10 @@ __all__ = [
     "adam_step", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
     "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "bias_grad", "build_flags",
     "conv2d", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
-    "default_num_threads", "get_num_threads", "linear", "matmul", "max_pool2d",
-    "max_pool2d_backward", "openmp_enabled", "relu_backward_bias_grad", "set_num_threads",
-    "set_simd_path", "sgd_step", "simd_path", "simd_paths_available", "softmax_cross_entropy"
+    "default_num_threads", "get_num_threads", "linear", "linear_cross_entropy", "matmul",
+    "max_pool2d", "max_pool2d_backward", "openmp_enabled", "relu_backward_bias_grad",
+    "set_num_threads", "set_simd_path", "sgd_step", "simd_path", "simd_paths_available",
+    "softmax_cross_entropy"
 ]
 
 

@@ -138,6 +138,17 @@ def softmax_cross_entropy(logits, labels, *, out=None):
     return float(loss), _store((grad / n).astype(logits.dtype), out)
 
 
+def linear_cross_entropy(x, w, b, labels, *, relu=False, input_grad=True):
+    z = x @ w.T + (0 if b is None else b)
+    loss, dz = softmax_cross_entropy(z, labels)
+    dx = None
+    if input_grad:
+        dx = dz @ w
+        if relu:
+            dx = np.where(x > 0, dx, 0)
+    return loss, z.astype(x.dtype), dz, dx
+
+
 def sgd_step(param, grad, lr, *, momentum=0.0, velocity=None, weight_decay=0.0):
     g = grad + weight_decay * param
     if momentum != 0:

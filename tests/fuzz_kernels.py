@@ -331,6 +331,35 @@ def test_fuzz_softmax_cross_entropy(data):
 
 @fuzz
 @given(st.data())
+def test_fuzz_linear_cross_entropy(data):
+    """Any x, w, b and labels: an allowed error, or the unfused calls' numbers."""
+    x = data.draw(arrays())
+    k = x.shape[1] if x.ndim == 2 and x.shape[1] < 10**4 and data.draw(st.booleans()) \
+        else data.draw(st.sampled_from(SIZES))
+    c = data.draw(st.sampled_from(SIZES + [70]))
+    w = data.draw(arrays(shape=(c, k)))
+    b = data.draw(st.one_of(st.none(), arrays(shape=(c,))))
+    n = x.shape[0] if x.ndim == 2 and x.shape[0] < 10**6 and data.draw(st.booleans()) \
+        else data.draw(st.sampled_from(SIZES))
+    labels = np.random.default_rng(n).integers(-1 if data.draw(st.booleans()) else 0,
+                                               max(c, 1) + data.draw(st.integers(0, 1)), n)
+    relu = data.draw(st.booleans())
+    res = call_and_check(lambda: K.linear_cross_entropy(x, w, b, labels, relu=relu),
+                         [x, w, b, labels])
+    if isinstance(res, Exception):
+        return
+    z = K.linear(x, w, b, trans_w=True)
+    loss, dz = K.softmax_cross_entropy(z, labels)
+    dx = K.matmul(dz, w)
+    if relu:
+        dx = K.relu_backward(dx, x)
+    assert res[0] == loss or (np.isnan(res[0]) and np.isnan(loss))
+    for got, want in zip(res[1:], (z, dz, dx), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@fuzz
+@given(st.data())
 def test_fuzz_bias_grads_and_sgd(data):
     g = data.draw(arrays())
     which = data.draw(st.sampled_from(["bias_grad", "relu_backward_bias_grad", "sgd_step"]))

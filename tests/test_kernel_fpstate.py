@@ -18,6 +18,8 @@ def _calls():
         "gelu": lambda: K.gelu(x), "softmax": lambda: K.softmax(z),
         "bias_grad": lambda: K.bias_grad(a),
         "softmax_cross_entropy": lambda: K.softmax_cross_entropy(z, np.zeros(500, np.int64)),
+        "linear_cross_entropy": lambda: K.linear_cross_entropy(
+            a, np.ones((10, 200), np.float32), None, np.zeros(300, np.int64), relu=True),
         "sgd_step": lambda: K.sgd_step(x.copy(), x, 0.1),
         "adam_step": lambda: K.adam_step(x.copy(), x, np.zeros_like(x), np.zeros_like(x), 1,
                                          0.1),
