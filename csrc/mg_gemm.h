@@ -767,13 +767,11 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     const int own_dx = dx && road_dx != MG_ROAD_SMALL &&
                        (road_dx == MG_ROAD_RUN ? FN(gemm_kc_block)(ops, &blk, k, c, c, 1, &direct)
                                                : FN(gemm_kc_block)(ops, &blk, m, c, 1, k, &direct)) >= c;
-    MG_T *scratch = NULL;
-    if (own_z || own_dx) {
-        scratch = mg_arena_get(((size_t)k * cp + (size_t)c * kp) * sizeof(MG_T) + 64);
-        if (!scratch) return -1;
-    }
+    /* the weight's copies live in this thread's arena, which the mg_gemm
+     * calls may reallocate: each is asked for right before its use */
     if (own_z) {
-        MG_T *wt = scratch;
+        MG_T *wt = mg_arena_get((size_t)k * cp * sizeof(MG_T) + 64);
+        if (!wt) return -1;
         for (ptrdiff_t p = 0; p < k; p++)
             for (ptrdiff_t j = 0; j < cp; j++) wt[p * cp + j] = j < c ? w[j * k + p] : (MG_T)0;
         unsigned fp = mg_fp_enter();
@@ -785,7 +783,8 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     if (FN(mg_softmax_cross_entropy)(m, c, z, labels, dz, loss) != 0) return -1;
     if (!dx) return 0;
     if (own_dx) {
-        MG_T *wp = scratch + (size_t)k * cp;
+        MG_T *wp = mg_arena_get((size_t)c * kp * sizeof(MG_T) + 64);
+        if (!wp) return -1;
         for (ptrdiff_t j = 0; j < c; j++) {
             memcpy(wp + j * kp, w + j * k, (size_t)k * sizeof(MG_T));
             memset(wp + j * kp + k, 0, (size_t)(kp - k) * sizeof(MG_T));

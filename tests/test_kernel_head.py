@@ -152,3 +152,30 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="overlap"):
         z = np.empty((6, 3), f32)
         fn(x, w, b, labels, logits_out=z, grad_out=z)
+
+
+@pytest.mark.parametrize("n, k, c", [(40, 16, 129), (20, 8, 300), (40, 5000, 10)])
+def test_first_call_on_a_new_thread(n, k, c):
+    """A new thread starts with an empty packing arena: the kernel's scratch
+    and the GEMM it calls in between (for the logits when its own kernel does
+    not apply: K = 5000 is two K blocks, on two threads each with its own B
+    panel) must not hold on to memory the other has reallocated (the
+    sanitizer run sees a use after free if they do)."""
+    import threading
+
+    before = K.get_num_threads()
+    K.set_num_threads(2)
+    try:
+        _on_a_new_thread(n, k, c, threading)
+    finally:
+        K.set_num_threads(before)
+
+
+def _on_a_new_thread(n, k, c, threading):
+    x, w, b, labels = _case(n + k + c, n, k, c, np.float32, True, True)
+    got = []
+    t = threading.Thread(target=lambda: got.append(
+        K.linear_cross_entropy(x, w, b, labels, relu=True)))
+    t.start()
+    t.join()
+    _assert_same(got[0], _unfused(x, w, b, labels, True))
