@@ -84,7 +84,7 @@ class ScaledBytes:
 
     def batch(self, rows: Any) -> "ByteBatch":
         """The samples at ``rows`` (a slice or indices) as a ByteBatch."""
-        raw = self.data[rows] if isinstance(rows, slice) else np.take(self.data, rows, axis=0)
+        raw = self.data[rows] if isinstance(rows, slice) else self.data.take(rows, axis=0)
         return ByteBatch(raw, self.scale, self.dtype)
 
     def __repr__(self) -> str:
@@ -167,7 +167,7 @@ def _rows(a, rows):
     """The batch of array a (or ScaledBytes) at rows, a slice or sorted indices."""
     if isinstance(a, ScaledBytes):
         return a.batch(rows)
-    return Tensor(a[rows] if isinstance(rows, slice) else np.take(a, rows, axis=0))
+    return Tensor(a[rows] if isinstance(rows, slice) else a.take(rows, axis=0))
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
