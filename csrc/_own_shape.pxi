@@ -52,8 +52,11 @@ def relu_backward_bias_grad(grad_out, y, out=None, bias_out=None):
     return O, D
 
 
-cdef cnp.ndarray _labels(str fn, object labels, Py_ssize_t m, Py_ssize_t c, str zname):
-    """labels checked to be m integers in [0, c), as a C-contiguous int64 array."""
+cdef cnp.ndarray _labels(str fn, object labels, Py_ssize_t m, Py_ssize_t c, str zname,
+                         tuple outs):
+    """labels checked to be m integers in [0, c), as a C-contiguous int64
+    array that shares no memory with the outputs `outs` (a copy if it would:
+    the kernel writes those before it reads the labels)."""
     cdef cnp.ndarray L = _array(labels, fn, "labels")
     if L.dtype.kind not in "iu":
         raise TypeError(f"{fn}: labels must have an integer dtype, got {L.dtype}")
@@ -64,6 +67,8 @@ cdef cnp.ndarray _labels(str fn, object labels, Py_ssize_t m, Py_ssize_t c, str 
         if m and int(L.max()) >= c:
             raise ValueError(f"{fn}: labels contain {int(L.max())}, out of range [0, {c})")
     L = np.ascontiguousarray(L, dtype=np.int64)
+    if any(o is not None and np.may_share_memory(L, o) for o in outs):
+        L = L.copy()
     cdef const int64_t[::1] lab = L
     cdef Py_ssize_t i, bad = -1
     with nogil:
@@ -90,7 +95,7 @@ def softmax_cross_entropy(logits, labels, *, out=None):
     if m == 0 or c == 0:
         raise ValueError(f"{fn}: logits has shape {_shape(Z)}; need at least one row "
                          f"and one class")
-    cdef const int64_t[::1] lab = _labels(fn, labels, m, c, f"logits {_shape(Z)}")
+    cdef const int64_t[::1] lab = _labels(fn, labels, m, c, f"logits {_shape(Z)}", (O,))
     cdef double loss
     cdef int rc
     cdef void *pO = _data(O)
@@ -117,8 +122,9 @@ def linear_cross_entropy(x, w, b, labels, *, bint relu=False, bint input_grad=Tr
     C-contiguous; labels: (n,) integers in [0, c). Returns ``(loss, z, dz,
     dx)`` (dx None with ``input_grad=False``), into the ``*_out`` arrays when
     given. The numbers are those of ``linear``, ``softmax_cross_entropy``,
-    ``matmul`` and ``relu_backward`` called in turn, bit for bit; with few
-    classes (at most 64) they are computed without packing, in fewer passes."""
+    ``matmul`` and ``relu_backward`` called in turn, bit for bit (but for
+    which NaN a NaN result carries); with at most 64 classes and a weight of
+    at most 1 MiB they are computed without packing, in fewer passes."""
     cdef str fn = "linear_cross_entropy"
     cdef cnp.ndarray X = _array(x, fn, "x")
     cdef cnp.ndarray W = _array(w, fn, "w")
@@ -143,13 +149,13 @@ def linear_cross_entropy(x, w, b, labels, *, bint relu=False, bint input_grad=Tr
             raise ValueError(f"{fn}: b must have shape ({c},) to match w {_shape(W)}, got "
                              f"{_shape(B)}")
         _contiguous(B, fn, "b")
-    cdef const int64_t[::1] lab = _labels(fn, labels, n, c, f"x {_shape(X)}")
+    if input_grad_out is not None and not input_grad:
+        raise ValueError(f"{fn}: input_grad_out= given with input_grad=False")
     cdef cnp.ndarray Z = _output(logits_out, (n, c), t, fn, "logits_out")
     cdef cnp.ndarray DZ = _output(grad_out, (n, c), t, fn, "grad_out")
     cdef cnp.ndarray DX = _output(input_grad_out, (n, k), t, fn, "input_grad_out") \
         if input_grad else None
-    if input_grad_out is not None and not input_grad:
-        raise ValueError(f"{fn}: input_grad_out= given with input_grad=False")
+    cdef const int64_t[::1] lab = _labels(fn, labels, n, c, f"x {_shape(X)}", (Z, DZ, DX))
     inputs = [("x", X), ("w", W), ("b", B)]
     _disjoint_all(Z, inputs, fn, "logits_out")
     _disjoint_all(DZ, inputs + [("logits_out", Z)], fn, "grad_out")

@@ -16,6 +16,7 @@
 #define MG_SMALL_ROWS 16  /* at most this many rows of x @ W.T: dot products, no packing */
 #define MG_SMALL_COLS 64  /* columns per piece of the few-rows path */
 #define MG_HEAD_CLASSES 64 /* mg_linear_cross_entropy's own kernels: at most this many classes */
+#define MG_HEAD_BYTES (1 << 20) /* ... and a copy of the weight of at most this size */
 
 /* The roads of mg_gemm (gemm_any): dot products for few rows, the packed
  * GEMM (gemm_run), or the packed GEMM on C.T = B.T A.T. */
@@ -749,8 +750,10 @@ int FN(mg_gemm_u8)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, const u
  * its micro-kernel in one K block, ops->head_logits and head_input_grad sum
  * the same products in the same order on vectors as wide as the classes
  * need (a micro-tile is two vectors wide), with no packing and the mask in
- * the store; elsewhere those calls are made. Returns 0, or -1 when out of
- * memory. */
+ * the store; elsewhere those calls are made. (Bit for bit except the sign
+ * or payload of a NaN: where two NaNs meet in the bias addition, the one
+ * kept depends on the operand order the compiler picks.) m, c >= 1.
+ * Returns 0, or -1 when out of memory (or m or c is below 1). */
 int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_T *x,
                                 const MG_T *w, const MG_T *bias, const int64_t *labels,
                                 int relu, MG_T *z, MG_T *dz, MG_T *dx, double *loss)
@@ -760,11 +763,17 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     int direct;
     const ptrdiff_t vl = ops->vl, cp = (c + vl - 1) / vl * vl;
     const ptrdiff_t kp = (k + 4 * vl - 1) / (4 * vl) * (4 * vl);
-    const int own_z = k > 0 && c <= MG_HEAD_CLASSES &&
+    if (m < 1 || c < 1) return -1;
+    /* few classes and a modest weight: with many classes (wide tiles) or a
+     * long K (a copy that the arena would keep) the packed GEMM does better */
+    const int head = c <= MG_HEAD_CLASSES && k > 0 &&
+                     (size_t)k * (size_t)cp * sizeof(MG_T) <= MG_HEAD_BYTES &&
+                     (size_t)c * (size_t)kp * sizeof(MG_T) <= MG_HEAD_BYTES;
+    const int own_z = head &&
                       FN(gemm_road)(ops, m, c, k, 1, 1, k, bias != NULL, 0) == MG_ROAD_RUN &&
                       FN(gemm_kc_block)(ops, &blk, c, k, k, 1, &direct) >= k;
     const int road_dx = FN(gemm_road)(ops, m, k, c, 1, k, 1, 0, 0);
-    const int own_dx = dx && road_dx != MG_ROAD_SMALL &&
+    const int own_dx = dx && head && road_dx != MG_ROAD_SMALL &&
                        (road_dx == MG_ROAD_RUN ? FN(gemm_kc_block)(ops, &blk, k, c, c, 1, &direct)
                                                : FN(gemm_kc_block)(ops, &blk, m, c, 1, k, &direct)) >= c;
     /* the weight's copies live in this thread's arena, which the mg_gemm

@@ -179,3 +179,31 @@ def _on_a_new_thread(n, k, c, threading):
     t.start()
     t.join()
     _assert_same(got[0], _unfused(x, w, b, labels, True))
+
+
+@pytest.mark.parametrize("fn", ["linear_cross_entropy", "softmax_cross_entropy"])
+def test_labels_sharing_memory_with_an_output_are_read_first(fn):
+    """Labels that are a view of an output's memory: the kernel writes the
+    output before it reads the labels, so it must read a copy (it crashed)."""
+    x, w, b, labels = _case(11, 8, 6, 4, np.float64, False, True)
+    buf = np.zeros((8, 4))
+    view = buf.view(np.int64).reshape(-1)[:8]  # contiguous: used in place, unless copied
+    view[:] = labels
+    if fn == "linear_cross_entropy":
+        got = K.linear_cross_entropy(x, w, b, view, logits_out=buf)
+        want = _unfused(x, w, b, labels, False)
+    else:
+        z = K.linear(x, w, b, trans_w=True)
+        got = K.softmax_cross_entropy(z, view, out=buf)
+        want = K.softmax_cross_entropy(z, labels)
+    _assert_same(got, want)
+
+
+def test_many_classes_or_a_long_weight_take_the_packed_gemm():
+    """Past 64 classes, or a weight copy over 1 MiB, the unfused products
+    run (same numbers): the head kernels' copy of w would stay in the
+    thread's arena and their narrow tiles lose to the packed GEMM there."""
+    for n, k, c in [(64, 3000, 200), (20, 300_000, 2)]:
+        x, w, b, labels = _case(n + k, n, k, c, np.float32, True, True)
+        _assert_same(K.linear_cross_entropy(x, w, b, labels, relu=True),
+                     _unfused(x, w, b, labels, True))
