@@ -85,6 +85,17 @@ class BuildExt(build_ext):
         from Cython.Build import cythonize
 
         cflags, ldflags = compile_args(self.compiler)
+        # Objects of another flag set (a MINIGRAD_SANITIZE build in this tree)
+        # are not reused: a plain rebuild would link them into a plain build.
+        stamp = os.path.join(self.build_temp, "minigrad-flags.txt")
+        flags = " ".join(cflags + ["|"] + ldflags)
+        try:
+            with open(stamp) as f:
+                stale = f.read() != flags
+        except OSError:
+            stale = True
+        if stale:
+            self.force = self.compiler.force = True
         for ext in self.extensions:
             ext.extra_compile_args = cflags
             ext.extra_link_args = ldflags
@@ -95,6 +106,9 @@ class BuildExt(build_ext):
         for ext, c_ext in zip(self.extensions, generated, strict=True):
             ext.sources = c_ext.sources  # .pyx -> generated .c
         super().build_extensions()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(flags)
 
 
 extension = Extension(
