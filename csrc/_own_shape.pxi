@@ -123,8 +123,9 @@ def linear_cross_entropy(x, w, b, labels, *, bint relu=False, bint input_grad=Tr
     dx)`` (dx None with ``input_grad=False``), into the ``*_out`` arrays when
     given. The numbers are those of ``linear``, ``softmax_cross_entropy``,
     ``matmul`` and ``relu_backward`` called in turn, bit for bit (but for
-    which NaN a NaN result carries); with at most 64 classes and a weight of
-    at most 1 MiB they are computed without packing, in fewer passes."""
+    which NaN a NaN result carries); with at most 64 classes and a packed
+    weight of at most 1 MiB they are computed in fewer passes, on narrower
+    tiles."""
     cdef str fn = "linear_cross_entropy"
     cdef cnp.ndarray X = _array(x, fn, "x")
     cdef cnp.ndarray W = _array(w, fn, "w")

@@ -16,7 +16,7 @@
 #define MG_SMALL_ROWS 16  /* at most this many rows of x @ W.T: dot products, no packing */
 #define MG_SMALL_COLS 64  /* columns per piece of the few-rows path */
 #define MG_HEAD_CLASSES 64 /* mg_linear_cross_entropy's own kernels: at most this many classes */
-#define MG_HEAD_BYTES (1 << 20) /* ... and a copy of the weight of at most this size */
+#define MG_HEAD_BYTES (1 << 20) /* ... and a packed weight of at most this size */
 
 /* The roads of mg_gemm (gemm_any): dot products for few rows, the packed
  * GEMM (gemm_run), or the packed GEMM on C.T = B.T A.T. */
@@ -749,8 +749,9 @@ int FN(mg_gemm_u8)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const MG_T *A, const u
  * mg_gemm and relu_backward called in turn, bit for bit: where mg_gemm runs
  * its micro-kernel in one K block, ops->head_logits and head_input_grad sum
  * the same products in the same order on vectors as wide as the classes
- * need (a micro-tile is two vectors wide), with no packing and the mask in
- * the store; elsewhere those calls are made. (Bit for bit except the sign
+ * need (a micro-tile is two vectors wide), the weight packed once for the
+ * logits (pack_bt, as the GEMM packs it) and read in place for the input
+ * gradient, and the mask in the store; elsewhere those calls are made. (Bit for bit except the sign
  * or payload of a NaN: where two NaNs meet in the bias addition, the one
  * kept depends on the operand order the compiler picks.) m, c >= 1.
  * Returns 0, or -1 when out of memory (or m or c is below 1). */
@@ -761,14 +762,13 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     const OPS *ops = FN(ops)();
     const mg_blocking blk = FN(gemm_blocking)(ops->mr, ops->nr);
     int direct;
-    const ptrdiff_t vl = ops->vl, cp = (c + vl - 1) / vl * vl;
-    const ptrdiff_t kp = (k + 4 * vl - 1) / (4 * vl) * (4 * vl);
     if (m < 1 || c < 1) return -1;
-    /* few classes and a modest weight: with many classes (wide tiles) or a
-     * long K (a copy that the arena would keep) the packed GEMM does better */
+    const ptrdiff_t nr = ops->nr, slivers = (c + nr - 1) / nr;
+    const ptrdiff_t group = 4 * (ptrdiff_t)ops->vl, kwhole = k / group * group;
+    /* few classes and a modest packed weight: with many classes (wide tiles)
+     * or a long K (a copy that the arena would keep) the GEMM does better */
     const int head = c <= MG_HEAD_CLASSES && k > 0 &&
-                     (size_t)k * (size_t)cp * sizeof(MG_T) <= MG_HEAD_BYTES &&
-                     (size_t)c * (size_t)kp * sizeof(MG_T) <= MG_HEAD_BYTES;
+                     (size_t)k * (size_t)(slivers * nr) * sizeof(MG_T) <= MG_HEAD_BYTES;
     const int own_z = head &&
                       FN(gemm_road)(ops, m, c, k, 1, 1, k, bias != NULL, 0) == MG_ROAD_RUN &&
                       FN(gemm_kc_block)(ops, &blk, c, k, k, 1, &direct) >= k;
@@ -776,15 +776,16 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     const int own_dx = dx && head && road_dx != MG_ROAD_SMALL &&
                        (road_dx == MG_ROAD_RUN ? FN(gemm_kc_block)(ops, &blk, k, c, c, 1, &direct)
                                                : FN(gemm_kc_block)(ops, &blk, m, c, 1, k, &direct)) >= c;
-    /* the weight's copies live in this thread's arena, which the mg_gemm
-     * calls may reallocate: each is asked for right before its use */
+    /* the buffers below live in this thread's arena, which the mg_gemm calls
+     * may reallocate: each is asked for right before its use */
     if (own_z) {
-        MG_T *wt = mg_arena_get((size_t)k * cp * sizeof(MG_T) + 64);
+        MG_T *wt = mg_arena_get((size_t)k * (size_t)(slivers * nr) * sizeof(MG_T) + 64);
         if (!wt) return -1;
-        for (ptrdiff_t p = 0; p < k; p++)
-            for (ptrdiff_t j = 0; j < cp; j++) wt[p * cp + j] = j < c ? w[j * k + p] : (MG_T)0;
         unsigned fp = mg_fp_enter();
-        ops->head_logits(m, k, c, cp, x, k, wt, bias, z);
+        for (ptrdiff_t s = 0; s < slivers; s++)
+            ops->pack_bt(k, (int)(c - s * nr < nr ? c - s * nr : nr), w + s * nr * k, k,
+                         wt + s * k * nr);
+        ops->head_logits(m, k, c, x, k, wt, bias, z);
         mg_fp_leave(fp);
     } else if (FN(mg_gemm)(m, c, k, x, k, 1, w, 1, k, z, c, 0, bias, 0) != 0) {
         return -1;
@@ -792,14 +793,16 @@ int FN(mg_linear_cross_entropy)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_
     if (FN(mg_softmax_cross_entropy)(m, c, z, labels, dz, loss) != 0) return -1;
     if (!dx) return 0;
     if (own_dx) {
-        MG_T *wp = mg_arena_get((size_t)c * kp * sizeof(MG_T) + 64);
-        if (!wp) return -1;
-        for (ptrdiff_t j = 0; j < c; j++) {
-            memcpy(wp + j * kp, w + j * k, (size_t)k * sizeof(MG_T));
-            memset(wp + j * kp + k, 0, (size_t)(kp - k) * sizeof(MG_T));
+        MG_T *wtail = NULL; /* the last partial column group of w, zero-padded */
+        if (kwhole < k) {
+            wtail = mg_arena_get((size_t)c * (size_t)group * sizeof(MG_T) + 64);
+            if (!wtail) return -1;
+            for (ptrdiff_t j = 0; j < c; j++)
+                for (ptrdiff_t q = 0; q < group; q++)
+                    wtail[j * group + q] = kwhole + q < k ? w[j * k + kwhole + q] : (MG_T)0;
         }
         unsigned fp = mg_fp_enter();
-        ops->head_input_grad(m, k, c, kp, dz, wp, relu ? x : NULL, relu, dx);
+        ops->head_input_grad(m, k, c, dz, w, wtail, relu ? x : NULL, relu, dx);
         mg_fp_leave(fp);
         return 0;
     }

@@ -434,19 +434,20 @@ static void FN(u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff
  * results bit for bit wherever mg_gemm runs its micro-kernel in one K block
  * (mg_linear_cross_entropy checks that). */
 
-/* z[m x c] = x wt + bias for R rows (a constant where inlined): x's rows rs
- * apart, read in place; wt the weight transposed, k rows of cp >= c
- * columns (cp a multiple of VL, zeros past c). */
+/* z[m x c] = x w^T + bias for R rows (a constant where inlined): x's rows rs
+ * apart, read in place; wt the weight packed as B of x @ W.T (pack_bt):
+ * slivers of NR columns, k rows each, zeros past c. */
 static inline __attribute__((always_inline)) void FN(head_logits_rows)(
-    const int R, int m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp, const MG_T *x, ptrdiff_t rs,
+    const int R, int m, ptrdiff_t k, ptrdiff_t c, const MG_T *x, ptrdiff_t rs,
     const MG_T *wt, const MG_T *bias, MG_T *z)
 {
-    for (ptrdiff_t j0 = 0; j0 < cp; j0 += VL) {
+    for (ptrdiff_t j0 = 0; j0 < c; j0 += VL) {
+        const MG_T *wj = wt + j0 / NR * k * NR + j0 % NR;
         V acc[8];
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++) acc[i] = (V){0};
         for (ptrdiff_t p = 0; p < k; p++) {
-            V wv = FN(loadv)(wt + p * cp + j0);
+            V wv = FN(loadv)(wj + p * NR);
 #pragma GCC unroll 8
             for (int i = 0; i < R; i++) acc[i] += FN(splat)(x[i * rs + p]) * wv;
         }
@@ -463,14 +464,14 @@ static inline __attribute__((always_inline)) void FN(head_logits_rows)(
     }
 }
 
-static void FN(head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp, const MG_T *x,
-                            ptrdiff_t rs, const MG_T *wt, const MG_T *bias, MG_T *z)
+static void FN(head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_T *x, ptrdiff_t rs,
+                            const MG_T *wt, const MG_T *bias, MG_T *z)
 {
     ptrdiff_t i = 0;
     for (; i + 8 <= m; i += 8)
-        FN(head_logits_rows)(8, 8, k, c, cp, x + i * rs, rs, wt, bias, z + i * c);
+        FN(head_logits_rows)(8, 8, k, c, x + i * rs, rs, wt, bias, z + i * c);
     for (; i < m; i++)
-        FN(head_logits_rows)(1, 1, k, c, cp, x + i * rs, rs, wt, bias, z + i * c);
+        FN(head_logits_rows)(1, 1, k, c, x + i * rs, rs, wt, bias, z + i * c);
 }
 
 /* Input-gradient row tiles: R rows x 4 vectors, 16 + 4 registers with 32. */
@@ -481,14 +482,18 @@ static void FN(head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp,
 #endif
 
 /* dx[m x k] = dz[m x c] w (then dx = x > 0 ? dx : 0 where relu, as
- * relu_backward) for R rows: w's rows kp apart (kp a multiple of 4 VL,
- * zeros past k); x and dx rows k apart. */
+ * relu_backward) for R rows, in column groups of 4 vectors: w (c x k,
+ * row-major) read in place for whole groups; for a last partial group,
+ * wtail, its c rows of 4 VL columns (zeros past k). x and dx rows k apart. */
 static inline __attribute__((always_inline)) void FN(head_input_grad_rows)(
-    const int R, int m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t kp, const MG_T *dz,
-    const MG_T *wp, const MG_T *x, int relu, MG_T *dx)
+    const int R, int m, ptrdiff_t k, ptrdiff_t c, const MG_T *dz, const MG_T *w,
+    const MG_T *wtail, const MG_T *x, int relu, MG_T *dx)
 {
     const V zero = {0};
-    for (ptrdiff_t q0 = 0; q0 < kp; q0 += 4 * VL) {
+    for (ptrdiff_t q0 = 0; q0 < k; q0 += 4 * VL) {
+        const int whole = q0 + 4 * VL <= k;
+        const MG_T *wq = whole ? w + q0 : wtail;
+        const ptrdiff_t ws = whole ? k : 4 * VL;
         V acc[MG_HR][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -497,7 +502,7 @@ static inline __attribute__((always_inline)) void FN(head_input_grad_rows)(
         for (ptrdiff_t j = 0; j < c; j++) {
             V wv[4];
 #pragma GCC unroll 4
-            for (int v = 0; v < 4; v++) wv[v] = FN(loadv)(wp + j * kp + q0 + v * VL);
+            for (int v = 0; v < 4; v++) wv[v] = FN(loadv)(wq + j * ws + v * VL);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
                 V d = FN(splat)(dz[i * c + j]);
@@ -505,7 +510,7 @@ static inline __attribute__((always_inline)) void FN(head_input_grad_rows)(
                 for (int v = 0; v < 4; v++) acc[i][v] += d * wv[v];
             }
         }
-        if (q0 + 4 * VL <= k) {
+        if (whole) {
             for (int i = 0; i < m; i++)
 #pragma GCC unroll 4
                 for (int v = 0; v < 4; v++) {
@@ -526,16 +531,16 @@ static inline __attribute__((always_inline)) void FN(head_input_grad_rows)(
     }
 }
 
-static void FN(head_input_grad)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t kp,
-                                const MG_T *dz, const MG_T *wp, const MG_T *x, int relu,
+static void FN(head_input_grad)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const MG_T *dz,
+                                const MG_T *w, const MG_T *wtail, const MG_T *x, int relu,
                                 MG_T *dx)
 {
     ptrdiff_t i = 0;
     for (; i + MG_HR <= m; i += MG_HR)
-        FN(head_input_grad_rows)(MG_HR, MG_HR, k, c, kp, dz + i * c, wp, x ? x + i * k : NULL,
-                                 relu, dx + i * k);
+        FN(head_input_grad_rows)(MG_HR, MG_HR, k, c, dz + i * c, w, wtail,
+                                 x ? x + i * k : NULL, relu, dx + i * k);
     for (; i < m; i++)
-        FN(head_input_grad_rows)(1, 1, k, c, kp, dz + i * c, wp, x ? x + i * k : NULL, relu,
-                                 dx + i * k);
+        FN(head_input_grad_rows)(1, 1, k, c, dz + i * c, w, wtail, x ? x + i * k : NULL,
+                                 relu, dx + i * k);
 }
 #undef MG_HR

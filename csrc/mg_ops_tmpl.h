@@ -31,10 +31,10 @@ typedef struct {
     void (*small)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *a, ptrdiff_t rsa, const T *b,
                   ptrdiff_t csb, T *c, ptrdiff_t rsc, ptrdiff_t csc, int load_c, const T *bias,
                   int relu);
-    void (*head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t cp, const T *x,
-                        ptrdiff_t rs, const T *wt, const T *bias, T *z);
-    void (*head_input_grad)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, ptrdiff_t kp, const T *dz,
-                            const T *wp, const T *x, int relu, T *dx);
+    void (*head_logits)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const T *x, ptrdiff_t rs,
+                        const T *wt, const T *bias, T *z);
+    void (*head_input_grad)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t c, const T *dz, const T *w,
+                            const T *wtail, const T *x, int relu, T *dx);
     void (*pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *a, ptrdiff_t rs, T *dst);
     void (*pack_bt)(ptrdiff_t kc, int n, const T *b, ptrdiff_t cs, T *dst);
     void (*u8_rows)(ptrdiff_t rows, ptrdiff_t n, const uint8_t *src, ptrdiff_t rs, T *dst,

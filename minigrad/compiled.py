@@ -301,10 +301,11 @@ class CompiledStep:
         for i in range(last, -1, -1):
             w, b, relu = layers[i]
             dz = buf.dz[i]
-            # with the fused head, forward already left the ReLU's gradient in dz
-            if relu and b is None and not (self._head and i == last - 1):
+            # the fused head's forward already left the layer below it its dz
+            relu = relu and not (self._head and i == last - 1)
+            if relu and b is None:
                 K.relu_backward(buf.dout[i], buf.out[i], out=dz)
-            elif relu and not (self._head and i == last - 1):
+            elif relu:
                 K.relu_backward_bias_grad(buf.dout[i], buf.out[i], out=dz,
                                           bias_out=buf.bias_grad[i])
             elif b is not None:

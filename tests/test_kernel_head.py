@@ -200,8 +200,8 @@ def test_labels_sharing_memory_with_an_output_are_read_first(fn):
 
 
 def test_many_classes_or_a_long_weight_take_the_packed_gemm():
-    """Past 64 classes, or a weight copy over 1 MiB, the unfused products
-    run (same numbers): the head kernels' copy of w would stay in the
+    """Past 64 classes, or a packed weight over 1 MiB, the unfused products
+    run (same numbers): the head kernels' packed w would stay in the
     thread's arena and their narrow tiles lose to the packed GEMM there."""
     for n, k, c in [(64, 3000, 200), (20, 300_000, 2)]:
         x, w, b, labels = _case(n + k, n, k, c, np.float32, True, True)
