@@ -15,6 +15,24 @@ def set_num_threads(int n):
     mg_set_num_threads(n)
 
 
+def _thread_backoff(enabled=None, *, test_late_seconds=0.0):
+    """The backing off to one thread while team workers start late (another
+    library's threads, or another process, holding the cores; see
+    csrc/mg_driver.c): with ``enabled`` given, turn it on or off and reset the
+    current wait; ``test_late_seconds`` makes every worker sleep that long as
+    it enters a team (for tests). Returns the counts since the process started:
+    {"enabled", "late_teams", "waits", "serial_calls", "serial_for_s"}."""
+    cdef int64_t out[5]
+    if enabled is not None:
+        if not 0.0 <= test_late_seconds <= 1.0:
+            raise ValueError(f"_thread_backoff: test_late_seconds must be in [0, 1], "
+                             f"got {test_late_seconds}")
+        mg_backoff_set(bool(enabled), test_late_seconds)
+    mg_backoff_stats(out)
+    return {"enabled": bool(out[0]), "late_teams": out[1], "waits": out[2],
+            "serial_calls": out[3], "serial_for_s": out[4] / 1e9}
+
+
 def openmp_enabled():
     """Whether the extension was built with OpenMP (threads)."""
     return bool(mg_openmp_enabled())

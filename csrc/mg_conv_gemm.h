@@ -240,7 +240,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
     nt = mg_enter(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        unsigned fp = mg_fp_enter();
+        mg_team_clock fp = mg_team_enter();
         /* the pointers first: the element buffers may end off their alignment */
         char *mine = bufs + (size_t)mg_thread_id() * per_thread;
         const MG_T **rows = (const MG_T **)mine;
@@ -289,7 +289,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
             }
             FN(conv_store_block)(g, s0 * mr, c1, tmp, ldt, b, relu, rows, y);
         }
-        mg_fp_leave(fp);
+        mg_team_leave(&fp);
     }
     mg_leave();
 done:
@@ -374,7 +374,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     if (!rc) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
-            unsigned fp = mg_fp_enter();
+            mg_team_clock fp = mg_team_enter();
             MG_T *xe = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
             MG_T *bp = xe + xe_elems, *edge = bp + kc_block * ocp;
 #pragma omp for schedule(static)
@@ -396,7 +396,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
                     }
                 }
             }
-            mg_fp_leave(fp);
+            mg_team_leave(&fp);
         }
     }
     mg_leave();

@@ -255,11 +255,11 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
         if (cols_ && par_) {                                                    \
             _Pragma("omp parallel num_threads(nt_) reduction(|:rc_)")           \
             {                                                                   \
-                unsigned fp_ = mg_fp_enter();                                   \
+                mg_team_clock fp_ = mg_team_enter();                            \
                 MG_T *col = cols_ + (size_t)mg_thread_id() * ce_;               \
                 _Pragma("omp for schedule(static)")                             \
                 for (ptrdiff_t n = 0; n < (g)->n; n++) rc_ |= (image);          \
-                mg_fp_leave(fp_);                                               \
+                mg_team_leave(&fp_);                                            \
             }                                                                   \
         } else if (cols_) {                                                     \
             for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
@@ -326,13 +326,13 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     if (cols) {
 #pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
         {
-            unsigned fp = mg_fp_enter();
+            mg_team_clock fp = mg_team_enter();
             MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++)
                 rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
                                                  g->n * (p + 1) / parts, part + p * wsize, col);
-            mg_fp_leave(fp);
+            mg_team_leave(&fp);
         }
     }
     if (par) mg_leave();

@@ -592,12 +592,12 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
     {
         /* the work is cut for nt threads: a smaller team (OMP_THREAD_LIMIT,
          * OMP_DYNAMIC) would leave tiles uncomputed, so one thread does it all */
-        unsigned fp = mg_fp_enter();
+        mg_team_clock fp = mg_team_enter();
         if (mg_team_size() == nt)
             FN(gemm_team)(&job, mg_thread_id(), nt);
         else if (mg_thread_id() == 0)
             FN(gemm_team)(&job, 0, 1);
-        mg_fp_leave(fp);
+        mg_team_leave(&fp);
     }
     return 0;
 }
@@ -620,14 +620,14 @@ static void FN(gemm_small)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
     }
 #pragma omp parallel num_threads(nt)
     {
-        unsigned fp = mg_fp_enter();
+        mg_team_clock fp = mg_team_enter();
 #pragma omp for schedule(static)
         for (ptrdiff_t s = 0; s < pieces; s++) {
             ptrdiff_t j = s * MG_SMALL_COLS, n = N - j < MG_SMALL_COLS ? N - j : MG_SMALL_COLS;
             ops->small(M, n, K, A, rsa, B + j * csb, csb, C + j, ldc, 1, accumulate,
                        bias ? bias + j : NULL, relu);
         }
-        mg_fp_leave(fp);
+        mg_team_leave(&fp);
     }
 }
 

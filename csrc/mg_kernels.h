@@ -19,6 +19,12 @@ int mg_isa_active(void);
 int mg_set_isa(int isa);            /* returns 0, or -1 if the CPU lacks it */
 int mg_get_num_threads(void);
 void mg_set_num_threads(int n);
+/* Backing off to one thread while a team's workers start late (mg_driver.c):
+ * on or off, and for tests a sleep each worker takes as it enters a team;
+ * both reset the current wait. Stats: enabled, late teams, waits, calls sent to one
+ * thread, ns of waiting left. */
+void mg_backoff_set(int enabled, double test_late_seconds);
+void mg_backoff_stats(int64_t *out);
 int mg_openmp_enabled(void);
 const char *mg_build_flags(void);   /* the C compiler flags of this build */
 unsigned mg_fp_state(void);         /* the calling thread's MXCSR (0 off x86) */

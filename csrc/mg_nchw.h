@@ -52,12 +52,12 @@ static int mg_nchw_threads(ptrdiff_t work, ptrdiff_t items)
         int nt_ = mg_enter(mg_nchw_threads((work), (count)));                   \
         _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)")                   \
         {                                                                       \
-            unsigned fp_ = mg_fp_enter();                                       \
+            mg_team_clock fp_ = mg_team_enter();                                \
             _Pragma("omp for schedule(static)")                                 \
             for (ptrdiff_t var = 0; var < (count); var++) {                     \
                 __VA_ARGS__;                                                    \
             }                                                                   \
-            mg_fp_leave(fp_);                                                   \
+            mg_team_leave(&fp_);                                                \
         }                                                                       \
         mg_leave();                                                             \
     } while (0)
