@@ -11,6 +11,9 @@ one process: where it should help and where it must not hurt.
 2. minigrad alone: the compiled epoch (784-128-10, bytes) on ``--threads``
    threads with the backoff on and off, alternated epoch by epoch, and the
    waits the backoff started (each one a one-off hiccup taken for contention).
+3. A training loop with NumPy in it: the same epoch where a callback makes
+   one NumPy product (256 x 256) after every batch, as a metric computed with
+   NumPy would; on and off alternated, and on one thread.
 """
 import argparse
 import os
@@ -20,7 +23,7 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--repeats", type=int, default=5)
 ap.add_argument("--calls", type=int, default=60, help="alternated calls per block")
-ap.add_argument("--part", type=int, choices=(1, 2), help="run only this part")
+ap.add_argument("--part", type=int, choices=(1, 2, 3), help="run only this part")
 args = ap.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # before NumPy loads OpenBLAS
 
@@ -92,11 +95,50 @@ def alone():
               f"waits started in {args.repeats} epochs: {waits}")
 
 
+def with_numpy():
+    from functools import partial
+
+    import minigrad as mg
+    from minigrad import nn
+    from minigrad.callbacks import Callback
+    from minigrad.nn import functional as F
+
+    a = np.random.default_rng(1).standard_normal((256, 256)).astype(np.float32)
+
+    class NumpyEachBatch(Callback):
+        def after_batch(self):
+            a @ a
+
+    print(f"3. the compiled epoch with a NumPy product after every batch (its BLAS on "
+          f"{args.threads} threads), ms (median of {args.repeats})")
+    x, y = epochs.epoch_data(as_bytes=True)
+    for batch in (256, 64):
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Linear(784, 128, rng=rng), nn.ReLU(), nn.Linear(128, 10, rng=rng))
+        dls = mg.DataLoaders(mg.DataLoader((x, y), batch, shuffle=True, seed=0), [])
+        learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
+                           lr=0.05, log=lambda *a: None, cbs=[NumpyEachBatch()])
+        learn.fit(1, progress=False)
+        times = {"one": [], "on": [], "off": []}
+        for _ in range(args.repeats):
+            for key in times:
+                K.set_num_threads(1 if key == "one" else args.threads)
+                _kernels._thread_backoff(key != "off")
+                start = time.perf_counter()
+                learn.fit(1, progress=False)
+                times[key].append(time.perf_counter() - start)
+        one, on, off = (np.median(times[key]) * 1e3 for key in ("one", "on", "off"))
+        print(f"batch {batch:<4} 1 thread {one:7.1f}  on {on:7.1f}  off {off:7.1f}  "
+              f"off/on {off / on:.3f}  1 thread/on {one / on:.3f}")
+
+
 def main():
-    if args.part != 2:
+    if args.part in (None, 1):
         mixed(np.random.default_rng(0))
-    if args.part != 1:
+    if args.part in (None, 2):
         alone()
+    if args.part in (None, 3):
+        with_numpy()
     _kernels._thread_backoff(True)
 
 

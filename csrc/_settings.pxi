@@ -15,21 +15,34 @@ def set_num_threads(int n):
     mg_set_num_threads(n)
 
 
-def _thread_backoff(enabled=None, *, test_late_seconds=0.0):
-    """The backing off to one thread while team workers start late (another
-    library's threads, or another process, holding the cores; see
-    csrc/mg_driver.c): with ``enabled`` given, turn it on or off and reset the
-    current wait; ``test_late_seconds`` makes every worker sleep that long as
-    it enters a team (for tests). Returns the counts since the process started:
-    {"enabled", "late_teams", "waits", "serial_calls", "serial_for_s"}."""
+def _thread_backoff(enabled=None, *, first_wait_seconds=None, test_late_seconds=None,
+                    test_off_seconds=None):
+    """The kernels' backing off to one thread while their team's threads are
+    kept off their cores (another library's threads, or another process,
+    holding them; see csrc/mg_driver.c). With ``enabled`` given: turn it on
+    or off, set the first wait (default 5 ms; doubled while the trouble
+    recurs, 256 times as long at most) and end the current one; for tests,
+    every team worker then sleeps ``test_late_seconds`` as it enters a team
+    before its clocks start (it comes late) and ``test_off_seconds`` after
+    (it is off its core). Returns {"enabled", "strikes", "waits",
+    "serial_calls", "serial_for_s"}: the strikes, waits started and calls
+    sent to one thread since the process started, and the seconds of the
+    current wait left."""
     cdef int64_t out[5]
-    if enabled is not None:
-        if not 0.0 <= test_late_seconds <= 1.0:
-            raise ValueError(f"_thread_backoff: test_late_seconds must be in [0, 1], "
-                             f"got {test_late_seconds}")
-        mg_backoff_set(bool(enabled), test_late_seconds)
+    settings = {"first_wait_seconds": 0.005 if first_wait_seconds is None else first_wait_seconds,
+                "test_late_seconds": test_late_seconds or 0.0,
+                "test_off_seconds": test_off_seconds or 0.0}
+    if enabled is None:
+        if (first_wait_seconds, test_late_seconds, test_off_seconds) != (None, None, None):
+            raise ValueError("_thread_backoff: the settings need enabled=True or False")
+    else:
+        for name, value in settings.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"_thread_backoff: {name} must be in [0, 1], got {value}")
+        mg_backoff_set(bool(enabled), settings["first_wait_seconds"],
+                       settings["test_late_seconds"], settings["test_off_seconds"])
     mg_backoff_stats(out)
-    return {"enabled": bool(out[0]), "late_teams": out[1], "waits": out[2],
+    return {"enabled": bool(out[0]), "strikes": out[1], "waits": out[2],
             "serial_calls": out[3], "serial_for_s": out[4] / 1e9}
 
 

@@ -238,9 +238,10 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
     rc = 0;
     FN(conv_pack_weight)(g, w, kc_block, nr, ocp, wk);
     nt = mg_enter(nt);
+    mg_team_fork(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        mg_team_clock fp = mg_team_enter();
+        mg_team_clock tc = mg_team_enter();
         /* the pointers first: the element buffers may end off their alignment */
         char *mine = bufs + (size_t)mg_thread_id() * per_thread;
         const MG_T **rows = (const MG_T **)mine;
@@ -289,7 +290,7 @@ static int FN(conv_fwd_folded)(const mg_conv2d_geom *g, const MG_T *x, const MG_
             }
             FN(conv_store_block)(g, s0 * mr, c1, tmp, ldt, b, relu, rows, y);
         }
-        mg_team_leave(&fp);
+        mg_team_leave(&tc);
     }
     mg_leave();
 done:
@@ -372,9 +373,10 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     char *bufs = mg_conv_alloc((size_t)nt * per_thread);
     int rc = part && bufs ? 0 : -1;
     if (!rc) {
+        mg_team_fork(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
-            mg_team_clock fp = mg_team_enter();
+            mg_team_clock tc = mg_team_enter();
             MG_T *xe = (MG_T *)(bufs + (size_t)mg_thread_id() * per_thread);
             MG_T *bp = xe + xe_elems, *edge = bp + kc_block * ocp;
 #pragma omp for schedule(static)
@@ -396,7 +398,7 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
                     }
                 }
             }
-            mg_team_leave(&fp);
+            mg_team_leave(&tc);
         }
     }
     mg_leave();

@@ -253,13 +253,14 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
         MG_T *cols_ = mg_conv_alloc((size_t)nt_ * ce_ * sizeof(MG_T));          \
         int rc_ = cols_ ? 0 : -1;                                               \
         if (cols_ && par_) {                                                    \
+            mg_team_fork(nt_);                                                  \
             _Pragma("omp parallel num_threads(nt_) reduction(|:rc_)")           \
             {                                                                   \
-                mg_team_clock fp_ = mg_team_enter();                            \
+                mg_team_clock tc_ = mg_team_enter();                            \
                 MG_T *col = cols_ + (size_t)mg_thread_id() * ce_;               \
                 _Pragma("omp for schedule(static)")                             \
                 for (ptrdiff_t n = 0; n < (g)->n; n++) rc_ |= (image);          \
-                mg_team_leave(&fp_);                                            \
+                mg_team_leave(&tc_);                                            \
             }                                                                   \
         } else if (cols_) {                                                     \
             for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
@@ -316,6 +317,7 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     MG_T *part = mg_conv_alloc((size_t)parts * wsize * sizeof(MG_T));
     if (!part) return -1;
     int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
+    if (nt > parts) nt = (int)parts; /* a thread with no part would idle at the barrier */
     int par = nt > 1 && parts > 1;
     if (!par) {
         mg_leave();
@@ -324,15 +326,16 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
     int rc = cols ? 0 : -1;
     if (cols) {
+        mg_team_fork(par ? nt : 1);
 #pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
         {
-            mg_team_clock fp = mg_team_enter();
+            mg_team_clock tc = mg_team_enter();
             MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++)
                 rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
                                                  g->n * (p + 1) / parts, part + p * wsize, col);
-            mg_team_leave(&fp);
+            mg_team_leave(&tc);
         }
     }
     if (par) mg_leave();

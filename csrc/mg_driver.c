@@ -67,7 +67,7 @@ int mg_get_num_threads(void) { return __atomic_load_n(&mg_threads, __ATOMIC_RELA
 
 static int64_t mg_now_ns(void)
 {
-    struct timespec t;
+    struct timespec t = {0, 0};
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
@@ -77,32 +77,41 @@ static int64_t mg_now_ns(void)
  * Another library's idle threads in the same process (OpenBLAS spins for
  * ~2^28 cycles after each NumPy product) or another process can hold the
  * core a team thread needs: a worker then starts late, or a team thread is
- * switched out mid-kernel, and on two threads a product of tens of
- * microseconds alternated with NumPy products took 6-12 times as long as on
- * one thread. Each team thread measures how long it was absent (a worker
- * late to start, or any thread off its core) against how long it worked
- * (mg_team_enter, mg_team_leave); a team where one was absent longer than
- * it worked (and over MG_LATE_NS) is a strike, and MG_STRIKES strikes, each
- * at most MG_STRIKE_TEAMS teams after the last (a one-off hiccup of the
- * scheduler or the hypervisor is not worth a wait), send the following
- * kernel calls to one thread for 25 ms, doubled up to 1.6 s while it keeps
+ * switched out mid-kernel, and on two threads a product alternated with
+ * NumPy products took 1.9-12x as long as on one thread. Each team thread
+ * measures how long it was absent (a worker late to start, or any thread
+ * off its core) against how long it worked (mg_team_enter, mg_team_leave):
+ * for two threads sharing a kernel evenly, absent longer than worked means
+ * the team was slower than one thread. A team where one was absent longer
+ * than it worked, and over MG_LATE_NS, is a strike, and MG_STRIKES strikes,
+ * each at most MG_STRIKE_TEAMS teams after the last (a one-off hiccup of
+ * the scheduler or the hypervisor is not worth a wait), send the following
+ * kernel calls to one thread for 5 ms, doubled up to 1.28 s while it keeps
  * happening right after each wait; then a team is tried again. Results do
  * not depend on the thread count, so this changes only speed. */
 #define MG_LATE_NS 30000
-#define MG_BACKOFF_NS 25000000
-#define MG_BACKOFF_MAX_DOUBLINGS 6
+#define MG_BACKOFF_MAX_DOUBLINGS 8
 #define MG_STRIKES 3
 #define MG_STRIKE_TEAMS 2
 #define MG_CPU_EVERY 8
 
+/* When the last team was forked (mg_team_enter measures lateness from it),
+ * and how many teams have been. */
+static int64_t mg_fork_ns, mg_teams;
+
 static int mg_backoff_enabled = 1;
+static int64_t mg_backoff_ns = 5000000; /* the first wait (tests may lengthen it) */
 static int64_t mg_serial_until_ns;
 static int mg_backoff_doublings;
 static int64_t mg_strike_team;  /* the number of the last team that was a strike */
 static int mg_strikes;          /* strikes in a row, each soon after the last */
+static int64_t mg_row_ns;       /* when the row's first team was forked */
 static int mg_watch_all;        /* since a wait started, until a team is judged clean */
-static int64_t mg_backoff_count, mg_backoff_late_teams, mg_backoff_serial_calls;
-static int64_t mg_test_late_ns; /* tests: each worker sleeps this long as it enters a team */
+static int64_t mg_backoff_count, mg_backoff_strikes, mg_backoff_serial_calls;
+static int mg_cpu_clock_fine = -1; /* the thread CPU clock resolves 1 us (-1: not asked yet) */
+/* tests: each worker sleeps this long as it enters a team, before its
+ * clocks start (late) or after (off its core) */
+static int64_t mg_test_late_ns, mg_test_off_ns;
 
 static int mg_backoff_on(void) { return __atomic_load_n(&mg_backoff_enabled, __ATOMIC_RELAXED); }
 
@@ -113,10 +122,11 @@ static int mg_backoff_serial(int64_t now)
     return 1;
 }
 
-/* A team thread found itself absent longer than it worked: team number
- * `team` is a strike. The MG_STRIKES-th in a row, each at most
- * MG_STRIKE_TEAMS teams after the one before, starts the one-thread wait,
- * doubled when it follows the last wait within that wait's length. */
+/* A team thread found itself absent longer than it worked (and over
+ * MG_LATE_NS): team number `team` is a strike. The MG_STRIKES-th in a row,
+ * each at most MG_STRIKE_TEAMS teams after the one before, starts the
+ * one-thread wait, doubled when the row began within the last wait's length
+ * after it ended. */
 static void mg_backoff_strike(int64_t team, int64_t now)
 {
     const int64_t until = __atomic_load_n(&mg_serial_until_ns, __ATOMIC_RELAXED);
@@ -126,49 +136,53 @@ static void mg_backoff_strike(int64_t team, int64_t now)
     if (last >= team || !__atomic_compare_exchange_n(&mg_strike_team, &last, team, 0,
                                                      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return;
-    __atomic_fetch_add(&mg_backoff_late_teams, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mg_backoff_strikes, 1, __ATOMIC_RELAXED);
     int strikes =
         team - last <= MG_STRIKE_TEAMS ? __atomic_load_n(&mg_strikes, __ATOMIC_RELAXED) + 1 : 1;
+    if (strikes == 1) /* the row began when this team was forked */
+        __atomic_store_n(&mg_row_ns, __atomic_load_n(&mg_fork_ns, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
     if (strikes < MG_STRIKES) {
         __atomic_store_n(&mg_strikes, strikes, __ATOMIC_RELAXED);
         return;
     }
     __atomic_store_n(&mg_strikes, 0, __ATOMIC_RELAXED);
     int d = __atomic_load_n(&mg_backoff_doublings, __ATOMIC_RELAXED);
-    d = until > 0 && now - until < ((int64_t)MG_BACKOFF_NS << d)
+    const int64_t first = __atomic_load_n(&mg_backoff_ns, __ATOMIC_RELAXED);
+    d = until > 0 && __atomic_load_n(&mg_row_ns, __ATOMIC_RELAXED) - until < (first << d)
             ? (d < MG_BACKOFF_MAX_DOUBLINGS ? d + 1 : d)
             : 0;
     __atomic_store_n(&mg_backoff_doublings, d, __ATOMIC_RELAXED);
-    __atomic_store_n(&mg_serial_until_ns, now + ((int64_t)MG_BACKOFF_NS << d), __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_serial_until_ns, now + (first << d), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_watch_all, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&mg_backoff_count, 1, __ATOMIC_RELAXED);
 }
 
-void mg_backoff_set(int enabled, double test_late_seconds)
+void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_seconds,
+                    double test_off_seconds)
 {
     __atomic_store_n(&mg_backoff_enabled, enabled != 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_backoff_ns, (int64_t)(first_wait_seconds * 1e9), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_test_late_ns, (int64_t)(test_late_seconds * 1e9), __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_test_off_ns, (int64_t)(test_off_seconds * 1e9), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_serial_until_ns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_backoff_doublings, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_strikes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_watch_all, 0, __ATOMIC_RELAXED);
 }
 
-/* out: enabled, late teams seen, waits started, calls sent to one thread,
- * ns of the current wait left (0 when none). */
+/* out: enabled, strikes, waits started, calls sent to one thread, ns of
+ * the current wait left (0 when none). */
 void mg_backoff_stats(int64_t *out)
 {
     const int64_t left = __atomic_load_n(&mg_serial_until_ns, __ATOMIC_RELAXED) - mg_now_ns();
     out[0] = mg_backoff_on();
-    out[1] = __atomic_load_n(&mg_backoff_late_teams, __ATOMIC_RELAXED);
+    out[1] = __atomic_load_n(&mg_backoff_strikes, __ATOMIC_RELAXED);
     out[2] = __atomic_load_n(&mg_backoff_count, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&mg_backoff_serial_calls, __ATOMIC_RELAXED);
     out[4] = left > 0 ? left : 0;
 }
 
-/* When the last team was granted (mg_team_enter measures lateness from
- * it), and how many teams have been granted. */
-static int64_t mg_fork_ns, mg_teams;
 
 /* Kernel calls in flight. A call that starts while another is running (from
  * another Python thread: kernels release the GIL) runs on one thread, so
@@ -181,12 +195,7 @@ static int mg_enter(int wanted)
 {
     int busy = __atomic_fetch_add(&mg_active, 1, __ATOMIC_ACQ_REL);
     if (busy) return 1;
-    if (wanted > 1 && mg_backoff_on()) {
-        const int64_t now = mg_now_ns();
-        if (mg_backoff_serial(now)) return 1;
-        __atomic_store_n(&mg_fork_ns, now, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&mg_teams, 1, __ATOMIC_RELAXED);
-    }
+    if (wanted > 1 && mg_backoff_on() && mg_backoff_serial(mg_now_ns())) return 1;
     return wanted;
 }
 
@@ -273,39 +282,61 @@ static inline void mg_fp_leave(unsigned old)
 #endif
 }
 
-static int64_t mg_cpu_ns(void)
+static int64_t mg_clock_ns(clockid_t clock)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    struct timespec t = {0, 0};
+    clock_gettime(clock, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* A team thread's floating-point state, and its clocks when watched. */
+static void mg_sleep_ns(int64_t ns)
+{
+    struct timespec t = {ns / 1000000000, ns % 1000000000};
+    nanosleep(&t, NULL);
+}
+
+/* Right before a parallel region of nt threads: the fork time and the team's
+ * number, which its threads read in mg_team_enter. */
+static inline void mg_team_fork(int nt)
+{
+    if (nt < 2 || !mg_backoff_on()) return;
+    if (__atomic_load_n(&mg_cpu_clock_fine, __ATOMIC_RELAXED) < 0) {
+        struct timespec res = {1, 0};
+        const int fine = clock_getres(CLOCK_THREAD_CPUTIME_ID, &res) == 0 && res.tv_sec == 0 &&
+                         res.tv_nsec <= 1000;
+        __atomic_store_n(&mg_cpu_clock_fine, fine, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&mg_fork_ns, mg_now_ns(), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mg_teams, 1, __ATOMIC_RELAXED);
+}
+
+/* A team thread's state: floating point, and its clocks when watched. */
 typedef struct {
     unsigned fp;
     int64_t team, late, wall, cpu; /* wall 0: not watched; cpu -1: not read */
 } mg_team_clock;
 
-/* The first statement of a parallel region: mg_fp_enter, and in a team of
- * two or more, the clocks mg_team_leave judges by. The thread's CPU time (a
- * system call, ~0.2 us) is read in one team of MG_CPU_EVERY, and in every
- * team after a strike or after a wait until one is clean. */
+/* The first statement of a parallel region (forked after mg_team_fork):
+ * mg_fp_enter, and in a team of two or more, the clocks mg_team_leave
+ * judges by. The thread's CPU time (a system call, ~0.2 us) is read in one
+ * team of MG_CPU_EVERY, and in every team after a strike or after a wait
+ * until one is clean. */
 static inline mg_team_clock mg_team_enter(void)
 {
     mg_team_clock c = {0, 0, 0, 0, -1};
     if (mg_team_size() > 1 && mg_backoff_on()) {
-        const int64_t late_test = __atomic_load_n(&mg_test_late_ns, __ATOMIC_RELAXED);
         const int worker = mg_thread_id() > 0;
-        if (late_test > 0 && worker) {
-            struct timespec t = {late_test / 1000000000, late_test % 1000000000};
-            nanosleep(&t, NULL);
-        }
+        const int64_t late_test = __atomic_load_n(&mg_test_late_ns, __ATOMIC_RELAXED);
+        const int64_t off_test = __atomic_load_n(&mg_test_off_ns, __ATOMIC_RELAXED);
+        if (late_test > 0 && worker) mg_sleep_ns(late_test);
         c.team = __atomic_load_n(&mg_teams, __ATOMIC_RELAXED);
         c.wall = mg_now_ns();
         if (worker) c.late = c.wall - __atomic_load_n(&mg_fork_ns, __ATOMIC_RELAXED);
-        if (c.team % MG_CPU_EVERY == 0 || __atomic_load_n(&mg_strikes, __ATOMIC_RELAXED) > 0 ||
-            __atomic_load_n(&mg_watch_all, __ATOMIC_RELAXED))
-            c.cpu = mg_cpu_ns();
+        if (__atomic_load_n(&mg_cpu_clock_fine, __ATOMIC_RELAXED) > 0 &&
+            (c.team % MG_CPU_EVERY == 0 || __atomic_load_n(&mg_strikes, __ATOMIC_RELAXED) > 0 ||
+             __atomic_load_n(&mg_watch_all, __ATOMIC_RELAXED)))
+            c.cpu = mg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        if (off_test > 0 && worker) mg_sleep_ns(off_test);
     }
     c.fp = mg_fp_enter();
     return c;
@@ -313,19 +344,20 @@ static inline mg_team_clock mg_team_enter(void)
 
 /* The last statement of a parallel region: mg_fp_leave, and a team thread
  * that was absent (a worker late to start, or any thread off its core:
- * preempted, or asleep at a barrier waiting for a thread that was) longer
- * than it worked, and over MG_LATE_NS, makes its team a strike
+ * switched out, or asleep at a barrier waiting for a thread that was)
+ * longer than it worked, and over MG_LATE_NS, makes its team a strike
  * (mg_backoff_strike): one thread would have done better. */
 static inline void mg_team_leave(const mg_team_clock *c)
 {
     mg_fp_leave(c->fp);
     if (!c->wall) return;
     const int64_t now = mg_now_ns(), wall = now - c->wall;
-    const int64_t off = c->cpu >= 0 ? wall - (mg_cpu_ns() - c->cpu) : 0;
+    const int64_t off = c->cpu >= 0 ? wall - (mg_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c->cpu) : 0;
     const int64_t absent = c->late + off, present = wall - off;
     if (absent > MG_LATE_NS && absent > present) {
         mg_backoff_strike(c->team, now);
-    } else if (c->cpu >= 0) { /* a clean team, watched closely */
+    } else if (c->cpu >= 0 && c->team != __atomic_load_n(&mg_strike_team, __ATOMIC_RELAXED)) {
+        /* a clean team, watched closely (unless another of its threads struck) */
         __atomic_store_n(&mg_watch_all, 0, __ATOMIC_RELAXED);
         if (c->team - __atomic_load_n(&mg_strike_team, __ATOMIC_RELAXED) > MG_STRIKE_TEAMS)
             __atomic_store_n(&mg_strikes, 0, __ATOMIC_RELAXED);
@@ -356,17 +388,19 @@ static inline int mg_want(double work)
 static void mg_run_pieces(ptrdiff_t pieces, int want, mg_piece_fn piece, const void *job)
 {
     int nt = pieces > 1 ? mg_enter(want) : (mg_enter(1), 1);
+    if (nt > pieces) nt = (int)pieces; /* a thread with no piece would idle at the barrier */
     if (nt <= 1) {
         unsigned fp = mg_fp_enter();
         for (ptrdiff_t k = 0; k < pieces; k++) piece(job, k);
         mg_fp_leave(fp);
     } else {
+        mg_team_fork(nt);
 #pragma omp parallel num_threads(nt)
         {
-            mg_team_clock fp = mg_team_enter();
+            mg_team_clock tc = mg_team_enter();
 #pragma omp for schedule(static)
             for (ptrdiff_t k = 0; k < pieces; k++) piece(job, k);
-            mg_team_leave(&fp);
+            mg_team_leave(&tc);
         }
     }
     mg_leave();

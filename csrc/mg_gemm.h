@@ -588,16 +588,17 @@ static int FN(gemm_run)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N, p
         mg_fp_leave(fp);
         return 0;
     }
+    mg_team_fork(nt);
 #pragma omp parallel num_threads(nt)
     {
         /* the work is cut for nt threads: a smaller team (OMP_THREAD_LIMIT,
          * OMP_DYNAMIC) would leave tiles uncomputed, so one thread does it all */
-        mg_team_clock fp = mg_team_enter();
+        mg_team_clock tc = mg_team_enter();
         if (mg_team_size() == nt)
             FN(gemm_team)(&job, mg_thread_id(), nt);
         else if (mg_thread_id() == 0)
             FN(gemm_team)(&job, 0, 1);
-        mg_team_leave(&fp);
+        mg_team_leave(&tc);
     }
     return 0;
 }
@@ -612,22 +613,24 @@ static void FN(gemm_small)(const OPS *ops, int threads, ptrdiff_t M, ptrdiff_t N
 {
     const ptrdiff_t pieces = (N + MG_SMALL_COLS - 1) / MG_SMALL_COLS;
     int nt = (double)M * N * K < MG_GEMM_SERIAL_WORK || pieces < 2 ? 1 : threads;
+    if (nt > pieces) nt = (int)pieces; /* a thread with no piece would idle at the barrier */
     if (nt == 1) { /* no OpenMP region: a batch-1 layer takes well under a microsecond */
         unsigned fp = mg_fp_enter();
         ops->small(M, N, K, A, rsa, B, csb, C, ldc, 1, accumulate, bias, relu);
         mg_fp_leave(fp);
         return;
     }
+    mg_team_fork(nt);
 #pragma omp parallel num_threads(nt)
     {
-        mg_team_clock fp = mg_team_enter();
+        mg_team_clock tc = mg_team_enter();
 #pragma omp for schedule(static)
         for (ptrdiff_t s = 0; s < pieces; s++) {
             ptrdiff_t j = s * MG_SMALL_COLS, n = N - j < MG_SMALL_COLS ? N - j : MG_SMALL_COLS;
             ops->small(M, n, K, A, rsa, B + j * csb, csb, C + j, ldc, 1, accumulate,
                        bias ? bias + j : NULL, relu);
         }
-        mg_team_leave(&fp);
+        mg_team_leave(&tc);
     }
 }
 

@@ -19,11 +19,14 @@ int mg_isa_active(void);
 int mg_set_isa(int isa);            /* returns 0, or -1 if the CPU lacks it */
 int mg_get_num_threads(void);
 void mg_set_num_threads(int n);
-/* Backing off to one thread while a team's workers start late (mg_driver.c):
- * on or off, and for tests a sleep each worker takes as it enters a team;
- * both reset the current wait. Stats: enabled, late teams, waits, calls sent to one
- * thread, ns of waiting left. */
-void mg_backoff_set(int enabled, double test_late_seconds);
+/* Backing off to one thread while a team's threads are kept off their cores
+ * (mg_driver.c): on or off, the first wait (5 ms by default), and for tests
+ * a sleep each worker takes as it enters a team, before its clocks start
+ * (late) or after (off its core); all reset the current wait. Stats:
+ * enabled, strikes, waits, calls sent to one thread, ns of the current wait
+ * left. */
+void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_seconds,
+                    double test_off_seconds);
 void mg_backoff_stats(int64_t *out);
 int mg_openmp_enabled(void);
 const char *mg_build_flags(void);   /* the C compiler flags of this build */

@@ -8,7 +8,8 @@ cdef extern from "mg_kernels.h" nogil:
     int mg_set_isa(int isa)
     int mg_get_num_threads()
     void mg_set_num_threads(int n)
-    void mg_backoff_set(int enabled, double test_late_seconds)
+    void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_seconds,
+                        double test_off_seconds)
     void mg_backoff_stats(int64_t *out)
     int mg_openmp_enabled()
     const char *mg_build_flags()

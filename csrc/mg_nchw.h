@@ -50,14 +50,15 @@ static int mg_nchw_threads(ptrdiff_t work, ptrdiff_t items)
 #define MG_NCHW_FOR(count, work, var, ...)                                      \
     do {                                                                        \
         int nt_ = mg_enter(mg_nchw_threads((work), (count)));                   \
+        mg_team_fork(nt_);                                                      \
         _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)")                   \
         {                                                                       \
-            mg_team_clock fp_ = mg_team_enter();                                \
+            mg_team_clock tc_ = mg_team_enter();                                \
             _Pragma("omp for schedule(static)")                                 \
             for (ptrdiff_t var = 0; var < (count); var++) {                     \
                 __VA_ARGS__;                                                    \
             }                                                                   \
-            mg_team_leave(&fp_);                                                \
+            mg_team_leave(&tc_);                                                \
         }                                                                       \
         mg_leave();                                                             \
     } while (0)

@@ -14,9 +14,11 @@ variable ``MINIGRAD_NUM_THREADS``). Work is split so that every result is
 bit-identical whatever the thread count, which lets the kernels back off to
 one thread while their team's threads are kept off their cores (by another
 library's idle threads, such as NumPy's OpenBLAS spinning after each product,
-or by another process): three such teams in a row send the following calls
-to one thread for 25 ms to 1.6 s (csrc/mg_driver.c; ``_kernels._thread_backoff()``
-counts them and turns it off). ``MINIGRAD_SIMD`` forces an
+or by another process): when a team thread is absent (late, or switched out)
+longer than it works, in three teams at most two apart, the following calls
+run on one thread for 5 ms, doubled up to 1.28 s while it recurs
+(csrc/mg_driver.c; ``_kernels._thread_backoff()`` counts these and turns it
+off). ``MINIGRAD_SIMD`` forces an
 instruction set. A bad value of either variable is replaced by the default
 and listed by ``environment_problems()``; the first kernel call warns of it
 (not the import, so that the command line can report it as its one-line
