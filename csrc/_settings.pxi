@@ -25,10 +25,10 @@ def _thread_backoff(enabled=None, *, first_wait_seconds=None, test_late_seconds=
     every team worker then sleeps ``test_late_seconds`` as it enters a team
     before its clocks start (it comes late) and ``test_off_seconds`` after
     (it is off its core). Returns {"enabled", "strikes", "waits",
-    "serial_calls", "serial_for_s"}: the strikes, waits started and calls
-    sent to one thread since the process started, and the seconds of the
-    current wait left."""
-    cdef int64_t out[5]
+    "serial_calls", "serial_for_s", "last_wait_s"}: the strikes, waits
+    started and calls sent to one thread since the process started, the
+    seconds of the current wait left and the length of the last wait."""
+    cdef int64_t out[6]
     settings = {"first_wait_seconds": 0.005 if first_wait_seconds is None else first_wait_seconds,
                 "test_late_seconds": test_late_seconds or 0.0,
                 "test_off_seconds": test_off_seconds or 0.0}
@@ -43,7 +43,8 @@ def _thread_backoff(enabled=None, *, first_wait_seconds=None, test_late_seconds=
                        settings["test_late_seconds"], settings["test_off_seconds"])
     mg_backoff_stats(out)
     return {"enabled": bool(out[0]), "strikes": out[1], "waits": out[2],
-            "serial_calls": out[3], "serial_for_s": out[4] / 1e9}
+            "serial_calls": out[3], "serial_for_s": out[4] / 1e9,
+            "last_wait_s": out[5] / 1e9}
 
 
 def openmp_enabled():

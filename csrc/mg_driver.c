@@ -80,15 +80,17 @@ static int64_t mg_now_ns(void)
  * switched out mid-kernel, and on two threads a product alternated with
  * NumPy products took 1.9-12x as long as on one thread. Each team thread
  * measures how long it was absent (a worker late to start, or any thread
- * off its core) against how long it worked (mg_team_enter, mg_team_leave):
- * for two threads sharing a kernel evenly, absent longer than worked means
- * the team was slower than one thread. A team where one was absent longer
- * than it worked, and over MG_LATE_NS, is a strike, and MG_STRIKES strikes,
- * each at most MG_STRIKE_TEAMS teams after the last (a one-off hiccup of
- * the scheduler or the hypervisor is not worth a wait), send the following
- * kernel calls to one thread for 5 ms, doubled up to 1.28 s while it keeps
- * happening right after each wait; then a team is tried again. Results do
- * not depend on the thread count, so this changes only speed. */
+ * off its core) against how long it worked, and a watched team compares
+ * its time with its threads' CPU time (mg_team_enter, mg_team_leave): for
+ * two threads sharing a kernel evenly, absent longer than worked, or a team
+ * slower than its CPU time, means the team was slower than one thread.
+ * Either (absent over MG_LATE_NS; slower by over MG_LATE_NS) is a strike,
+ * and MG_STRIKES strikes, each at most MG_STRIKE_TEAMS teams after the last
+ * (a one-off hiccup of the scheduler or the hypervisor is not worth a
+ * wait), send the following kernel calls to one thread for 5 ms, doubled
+ * up to 1.28 s while it keeps happening right after each wait; then a team
+ * is tried again. Results do not depend on the thread count, so this
+ * changes only speed. */
 #define MG_LATE_NS 30000
 #define MG_BACKOFF_MAX_DOUBLINGS 8
 #define MG_STRIKES 3
@@ -101,7 +103,7 @@ static int64_t mg_fork_ns, mg_teams;
 
 static int mg_backoff_enabled = 1;
 static int64_t mg_backoff_ns = 5000000; /* the first wait (tests may lengthen it) */
-static int64_t mg_serial_until_ns;
+static int64_t mg_serial_until_ns, mg_last_wait_ns;
 static int mg_backoff_doublings;
 static int64_t mg_strike_team;  /* the number of the last team that was a strike */
 static int mg_strikes;          /* strikes in a row, each soon after the last */
@@ -153,6 +155,7 @@ static void mg_backoff_strike(int64_t team, int64_t now)
             ? (d < MG_BACKOFF_MAX_DOUBLINGS ? d + 1 : d)
             : 0;
     __atomic_store_n(&mg_backoff_doublings, d, __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_last_wait_ns, first << d, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_serial_until_ns, now + (first << d), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_watch_all, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&mg_backoff_count, 1, __ATOMIC_RELAXED);
@@ -172,7 +175,7 @@ void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_sec
 }
 
 /* out: enabled, strikes, waits started, calls sent to one thread, ns of
- * the current wait left (0 when none). */
+ * the current wait left (0 when none), ns the last wait started lasts. */
 void mg_backoff_stats(int64_t *out)
 {
     const int64_t left = __atomic_load_n(&mg_serial_until_ns, __ATOMIC_RELAXED) - mg_now_ns();
@@ -181,6 +184,7 @@ void mg_backoff_stats(int64_t *out)
     out[2] = __atomic_load_n(&mg_backoff_count, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&mg_backoff_serial_calls, __ATOMIC_RELAXED);
     out[4] = left > 0 ? left : 0;
+    out[5] = __atomic_load_n(&mg_last_wait_ns, __ATOMIC_RELAXED);
 }
 
 
@@ -295,8 +299,16 @@ static void mg_sleep_ns(int64_t ns)
     nanosleep(&t, NULL);
 }
 
-/* Right before a parallel region of nt threads: the fork time and the team's
- * number, which its threads read in mg_team_enter. */
+/* The team being forked: whether its threads read their CPU clocks, the
+ * CPU time they spent in it, and how many have left it. */
+static int mg_team_watched, mg_team_left;
+static int64_t mg_team_cpu_ns;
+
+/* Right before a parallel region of nt threads: the fork time, the team's
+ * number and whether it is watched, which its threads read in
+ * mg_team_enter. The thread CPU clock (a system call, ~0.2 us) is read in
+ * one team of MG_CPU_EVERY, and in every team after a strike, or after a
+ * wait until one is clean. */
 static inline void mg_team_fork(int nt)
 {
     if (nt < 2 || !mg_backoff_on()) return;
@@ -306,8 +318,15 @@ static inline void mg_team_fork(int nt)
                          res.tv_nsec <= 1000;
         __atomic_store_n(&mg_cpu_clock_fine, fine, __ATOMIC_RELAXED);
     }
+    const int64_t team = __atomic_add_fetch(&mg_teams, 1, __ATOMIC_RELAXED);
+    const int watched = __atomic_load_n(&mg_cpu_clock_fine, __ATOMIC_RELAXED) > 0 &&
+                        (team % MG_CPU_EVERY == 0 ||
+                         __atomic_load_n(&mg_strikes, __ATOMIC_RELAXED) > 0 ||
+                         __atomic_load_n(&mg_watch_all, __ATOMIC_RELAXED));
+    __atomic_store_n(&mg_team_watched, watched, __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_team_cpu_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&mg_team_left, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_fork_ns, mg_now_ns(), __ATOMIC_RELAXED);
-    __atomic_fetch_add(&mg_teams, 1, __ATOMIC_RELAXED);
 }
 
 /* A team thread's state: floating point, and its clocks when watched. */
@@ -318,9 +337,7 @@ typedef struct {
 
 /* The first statement of a parallel region (forked after mg_team_fork):
  * mg_fp_enter, and in a team of two or more, the clocks mg_team_leave
- * judges by. The thread's CPU time (a system call, ~0.2 us) is read in one
- * team of MG_CPU_EVERY, and in every team after a strike or after a wait
- * until one is clean. */
+ * judges by. */
 static inline mg_team_clock mg_team_enter(void)
 {
     mg_team_clock c = {0, 0, 0, 0, -1};
@@ -332,9 +349,7 @@ static inline mg_team_clock mg_team_enter(void)
         c.team = __atomic_load_n(&mg_teams, __ATOMIC_RELAXED);
         c.wall = mg_now_ns();
         if (worker) c.late = c.wall - __atomic_load_n(&mg_fork_ns, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&mg_cpu_clock_fine, __ATOMIC_RELAXED) > 0 &&
-            (c.team % MG_CPU_EVERY == 0 || __atomic_load_n(&mg_strikes, __ATOMIC_RELAXED) > 0 ||
-             __atomic_load_n(&mg_watch_all, __ATOMIC_RELAXED)))
+        if (__atomic_load_n(&mg_team_watched, __ATOMIC_RELAXED))
             c.cpu = mg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
         if (off_test > 0 && worker) mg_sleep_ns(off_test);
     }
@@ -342,11 +357,15 @@ static inline mg_team_clock mg_team_enter(void)
     return c;
 }
 
-/* The last statement of a parallel region: mg_fp_leave, and a team thread
- * that was absent (a worker late to start, or any thread off its core:
- * switched out, or asleep at a barrier waiting for a thread that was)
- * longer than it worked, and over MG_LATE_NS, makes its team a strike
- * (mg_backoff_strike): one thread would have done better. */
+/* The last statement of a parallel region: mg_fp_leave, and the team's
+ * judgement (mg_backoff_strike): it is a strike where a thread was absent (a
+ * worker late to start, or any thread off its core: switched out, or asleep
+ * at a barrier waiting for a thread that was) longer than it worked and over
+ * MG_LATE_NS, or, in a watched team, where the team took over MG_LATE_NS
+ * longer than the CPU time of all its threads in it (one thread doing all
+ * the work would have done better: threads slowed down while on their
+ * cores, not only off them). The last thread out of a watched team judges
+ * it as a whole. */
 static inline void mg_team_leave(const mg_team_clock *c)
 {
     mg_fp_leave(c->fp);
@@ -354,13 +373,18 @@ static inline void mg_team_leave(const mg_team_clock *c)
     const int64_t now = mg_now_ns(), wall = now - c->wall;
     const int64_t off = c->cpu >= 0 ? wall - (mg_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c->cpu) : 0;
     const int64_t absent = c->late + off, present = wall - off;
-    if (absent > MG_LATE_NS && absent > present) {
+    if (absent > MG_LATE_NS && absent > present) mg_backoff_strike(c->team, now);
+    if (c->cpu < 0) return;
+    __atomic_fetch_add(&mg_team_cpu_ns, present, __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&mg_team_left, 1, __ATOMIC_ACQ_REL) < mg_team_size()) return;
+    const int64_t team_wall = now - __atomic_load_n(&mg_fork_ns, __ATOMIC_RELAXED);
+    const int64_t worked = __atomic_load_n(&mg_team_cpu_ns, __ATOMIC_RELAXED);
+    const int64_t struck = __atomic_load_n(&mg_strike_team, __ATOMIC_RELAXED);
+    if (team_wall > worked + MG_LATE_NS) {
         mg_backoff_strike(c->team, now);
-    } else if (c->cpu >= 0 && c->team != __atomic_load_n(&mg_strike_team, __ATOMIC_RELAXED)) {
-        /* a clean team, watched closely (unless another of its threads struck) */
+    } else if (c->team != struck) { /* a clean team, watched closely */
         __atomic_store_n(&mg_watch_all, 0, __ATOMIC_RELAXED);
-        if (c->team - __atomic_load_n(&mg_strike_team, __ATOMIC_RELAXED) > MG_STRIKE_TEAMS)
-            __atomic_store_n(&mg_strikes, 0, __ATOMIC_RELAXED);
+        if (c->team - struck > MG_STRIKE_TEAMS) __atomic_store_n(&mg_strikes, 0, __ATOMIC_RELAXED);
     }
 }
 

@@ -24,7 +24,7 @@ void mg_set_num_threads(int n);
  * a sleep each worker takes as it enters a team, before its clocks start
  * (late) or after (off its core); all reset the current wait. Stats:
  * enabled, strikes, waits, calls sent to one thread, ns of the current wait
- * left. */
+ * left, ns the last wait lasts. */
 void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_seconds,
                     double test_off_seconds);
 void mg_backoff_stats(int64_t *out);

@@ -15,7 +15,8 @@ bit-identical whatever the thread count, which lets the kernels back off to
 one thread while their team's threads are kept off their cores (by another
 library's idle threads, such as NumPy's OpenBLAS spinning after each product,
 or by another process): when a team thread is absent (late, or switched out)
-longer than it works, in three teams at most two apart, the following calls
+longer than it works, or a team takes longer than its threads' CPU time, in
+three teams at most two apart, the following calls
 run on one thread for 5 ms, doubled up to 1.28 s while it recurs
 (csrc/mg_driver.c; ``_kernels._thread_backoff()`` counts these and turns it
 off). ``MINIGRAD_SIMD`` forces an
