@@ -16,14 +16,13 @@ one thread while their team's threads are kept off their cores (by another
 library's idle threads, such as NumPy's OpenBLAS spinning after each product,
 or by another process): when a team thread is absent (late, or switched out)
 longer than it works, or a team takes longer than its threads' CPU time, in
-three teams at most two apart, the following calls
-run on one thread for 5 ms, doubled up to 1.28 s while it recurs
-(csrc/mg_driver.c; ``_kernels._thread_backoff()`` counts these and turns it
-off). ``MINIGRAD_SIMD`` forces an
-instruction set. A bad value of either variable is replaced by the default
-and listed by ``environment_problems()``; the first kernel call warns of it
-(not the import, so that the command line can report it as its one-line
-error instead).
+three teams at most two apart, the following calls run on one thread for
+5 ms, doubled up to 1.28 s while it recurs (csrc/mg_driver.c;
+``_kernels._thread_backoff()`` counts these and turns it off).
+``MINIGRAD_SIMD`` forces an instruction set. A bad value of either variable
+is replaced by the default and listed by ``environment_problems()``; the
+first kernel call warns of it (not the import, so that the command line can
+report it as its one-line error instead).
 
 Denormals: every kernel runs with flush-to-zero and denormals-are-zero set in
 each of its threads (x86 MXCSR) and restores the state before it returns, so
