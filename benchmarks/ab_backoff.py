@@ -96,12 +96,7 @@ def alone():
 
 
 def with_numpy():
-    from functools import partial
-
-    import minigrad as mg
-    from minigrad import nn
     from minigrad.callbacks import Callback
-    from minigrad.nn import functional as F
 
     a = np.random.default_rng(1).standard_normal((256, 256)).astype(np.float32)
 
@@ -113,19 +108,15 @@ def with_numpy():
           f"{args.threads} threads), ms (median of {args.repeats})")
     x, y = epochs.epoch_data(as_bytes=True)
     for batch in (256, 64):
-        rng = np.random.default_rng(0)
-        model = nn.Sequential(nn.Linear(784, 128, rng=rng), nn.ReLU(), nn.Linear(128, 10, rng=rng))
-        dls = mg.DataLoaders(mg.DataLoader((x, y), batch, shuffle=True, seed=0), [])
-        learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
-                           lr=0.05, log=lambda *a: None, cbs=[NumpyEachBatch()])
-        learn.fit(1, progress=False)
+        epoch = epochs.minigrad_epoch(x, y, batch, cbs=[NumpyEachBatch()])
+        epoch()
         times = {"one": [], "on": [], "off": []}
         for _ in range(args.repeats):
             for key in times:
                 K.set_num_threads(1 if key == "one" else args.threads)
                 _kernels._thread_backoff(key != "off")
                 start = time.perf_counter()
-                learn.fit(1, progress=False)
+                epoch()
                 times[key].append(time.perf_counter() - start)
         one, on, off = (np.median(times[key]) * 1e3 for key in ("one", "on", "off"))
         print(f"batch {batch:<4} 1 thread {one:7.1f}  on {on:7.1f}  off {off:7.1f}  "

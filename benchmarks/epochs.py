@@ -31,9 +31,10 @@ def epoch_flops(n, sizes=(784, 128, 10)):
     return flops
 
 
-def minigrad_epoch(x, y, batch_size, hidden=128, seed=0, compile=None):  # noqa: A002
+def minigrad_epoch(x, y, batch_size, hidden=128, seed=0, compile=None, cbs=()):  # noqa: A002
     """A callable that trains one epoch with minigrad's Learner (``compile``
-    as Learner's: None compiles the step when it applies, False is eager)."""
+    and ``cbs`` as Learner's: None compiles the step when it applies, False
+    is eager)."""
     from functools import partial
 
     import minigrad as mg
@@ -45,7 +46,7 @@ def minigrad_epoch(x, y, batch_size, hidden=128, seed=0, compile=None):  # noqa:
                           nn.Linear(hidden, 10, rng=rng))
     dls = mg.DataLoaders(mg.DataLoader((x, y), batch_size, shuffle=True, seed=seed), [])
     learn = mg.Learner(dls, model, F.cross_entropy, opt_func=partial(mg.SGD, momentum=0.9),
-                       lr=0.05, log=lambda *a: None, compile=compile)
+                       lr=0.05, log=lambda *a: None, compile=compile, cbs=cbs)
 
     def epoch():
         learn.fit(1, progress=False)

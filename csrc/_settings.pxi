@@ -20,7 +20,7 @@ def _thread_backoff(enabled=None, *, first_wait_seconds=None, test_late_seconds=
     """The kernels' backing off to one thread while their team's threads are
     kept off their cores (another library's threads, or another process,
     holding them; see csrc/mg_driver.c). With ``enabled`` given: turn it on
-    or off, set the first wait (default 5 ms; doubled while the trouble
+    or off, set the first wait (None or 0: 5 ms; doubled while the trouble
     recurs, 256 times as long at most) and end the current one; for tests,
     every team worker then sleeps ``test_late_seconds`` as it enters a team
     before its clocks start (it comes late) and ``test_off_seconds`` after
@@ -29,7 +29,7 @@ def _thread_backoff(enabled=None, *, first_wait_seconds=None, test_late_seconds=
     started and calls sent to one thread since the process started, the
     seconds of the current wait left and the length of the last wait."""
     cdef int64_t out[6]
-    settings = {"first_wait_seconds": 0.005 if first_wait_seconds is None else first_wait_seconds,
+    settings = {"first_wait_seconds": first_wait_seconds or 0.0,
                 "test_late_seconds": test_late_seconds or 0.0,
                 "test_off_seconds": test_off_seconds or 0.0}
     if enabled is None:

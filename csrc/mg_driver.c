@@ -65,12 +65,14 @@ int mg_set_isa(int isa)
 
 int mg_get_num_threads(void) { return __atomic_load_n(&mg_threads, __ATOMIC_RELAXED); }
 
-static int64_t mg_now_ns(void)
+static int64_t mg_clock_ns(clockid_t clock)
 {
     struct timespec t = {0, 0};
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+
+static int64_t mg_now_ns(void) { return mg_clock_ns(CLOCK_MONOTONIC); }
 
 /* ---- backing off to one thread while the cores are taken ----
  *
@@ -96,20 +98,21 @@ static int64_t mg_now_ns(void)
 #define MG_STRIKES 3
 #define MG_STRIKE_TEAMS 2
 #define MG_CPU_EVERY 8
+#define MG_BACKOFF_FIRST_NS 5000000 /* the first wait by default */
 
 /* When the last team was forked (mg_team_enter measures lateness from it),
  * and how many teams have been. */
 static int64_t mg_fork_ns, mg_teams;
 
 static int mg_backoff_enabled = 1;
-static int64_t mg_backoff_ns = 5000000; /* the first wait (tests may lengthen it) */
+static int64_t mg_backoff_ns = MG_BACKOFF_FIRST_NS; /* the first wait */
 static int64_t mg_serial_until_ns, mg_last_wait_ns;
 static int mg_backoff_doublings;
 static int64_t mg_strike_team;  /* the number of the last team that was a strike */
 static int mg_strikes;          /* strikes in a row, each soon after the last */
 static int64_t mg_row_ns;       /* when the row's first team was forked */
 static int mg_watch_all;        /* since a wait started, until a team is judged clean */
-static int64_t mg_backoff_count, mg_backoff_strikes, mg_backoff_serial_calls;
+static int64_t mg_backoff_waits, mg_backoff_strikes, mg_backoff_serial_calls;
 static int mg_cpu_clock_fine = -1; /* the thread CPU clock resolves 1 us (-1: not asked yet) */
 /* tests: each worker sleeps this long as it enters a team, before its
  * clocks start (late) or after (off its core) */
@@ -158,14 +161,15 @@ static void mg_backoff_strike(int64_t team, int64_t now)
     __atomic_store_n(&mg_last_wait_ns, first << d, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_serial_until_ns, now + (first << d), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_watch_all, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&mg_backoff_count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mg_backoff_waits, 1, __ATOMIC_RELAXED);
 }
 
 void mg_backoff_set(int enabled, double first_wait_seconds, double test_late_seconds,
                     double test_off_seconds)
 {
     __atomic_store_n(&mg_backoff_enabled, enabled != 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&mg_backoff_ns, (int64_t)(first_wait_seconds * 1e9), __ATOMIC_RELAXED);
+    const int64_t first = (int64_t)(first_wait_seconds * 1e9);
+    __atomic_store_n(&mg_backoff_ns, first > 0 ? first : MG_BACKOFF_FIRST_NS, __ATOMIC_RELAXED);
     __atomic_store_n(&mg_test_late_ns, (int64_t)(test_late_seconds * 1e9), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_test_off_ns, (int64_t)(test_off_seconds * 1e9), __ATOMIC_RELAXED);
     __atomic_store_n(&mg_serial_until_ns, 0, __ATOMIC_RELAXED);
@@ -181,12 +185,11 @@ void mg_backoff_stats(int64_t *out)
     const int64_t left = __atomic_load_n(&mg_serial_until_ns, __ATOMIC_RELAXED) - mg_now_ns();
     out[0] = mg_backoff_on();
     out[1] = __atomic_load_n(&mg_backoff_strikes, __ATOMIC_RELAXED);
-    out[2] = __atomic_load_n(&mg_backoff_count, __ATOMIC_RELAXED);
+    out[2] = __atomic_load_n(&mg_backoff_waits, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&mg_backoff_serial_calls, __ATOMIC_RELAXED);
     out[4] = left > 0 ? left : 0;
     out[5] = __atomic_load_n(&mg_last_wait_ns, __ATOMIC_RELAXED);
 }
-
 
 /* Kernel calls in flight. A call that starts while another is running (from
  * another Python thread: kernels release the GIL) runs on one thread, so
@@ -284,13 +287,6 @@ static inline void mg_fp_leave(unsigned old)
 #else
     (void)old;
 #endif
-}
-
-static int64_t mg_clock_ns(clockid_t clock)
-{
-    struct timespec t = {0, 0};
-    clock_gettime(clock, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 static void mg_sleep_ns(int64_t ns)

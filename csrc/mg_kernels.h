@@ -20,7 +20,7 @@ int mg_set_isa(int isa);            /* returns 0, or -1 if the CPU lacks it */
 int mg_get_num_threads(void);
 void mg_set_num_threads(int n);
 /* Backing off to one thread while a team's threads are kept off their cores
- * (mg_driver.c): on or off, the first wait (5 ms by default), and for tests
+ * (mg_driver.c): on or off, the first wait (0: 5 ms), and for tests
  * a sleep each worker takes as it enters a team, before its clocks start
  * (late) or after (off its core); all reset the current wait. Stats:
  * enabled, strikes, waits, calls sent to one thread, ns of the current wait
