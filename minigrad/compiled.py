@@ -12,6 +12,9 @@ their loss modules; an optimizer whose ``step()`` is ``Optimizer.step`` (SGD,
 Adam, AdamW), whose per-parameter ``_update`` is called exactly as eager calls
 it, reading the hyper-parameters from ``param_groups`` at every step.
 
+Each phase's calls (forward and loss; gradients; SGD's updates) are checked
+once and then made by one C call, ``kernels.StepProgram`` (``NATIVE``).
+
 The kernels are the eager ones, called in the same order on equal operands, so
 on one thread the parameters, optimizer state and losses are bit for bit
 those of eager training (tests/test_compiled.py). Parameters are updated in
@@ -46,6 +49,7 @@ from minigrad.nn.layers import (
 )
 from minigrad.nn.module import Sequential, runs_as
 from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.sgd import SGD
 from minigrad.tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile_step"]
@@ -135,6 +139,10 @@ class _Buffers:
         self.dout = [np.empty_like(o) if relu else dz
                      for o, dz, (_, _, relu) in zip(self.out, self.dz, layers, strict=True)]
         self.bias_grad = [np.empty(w.shape[0], dtype) for w, _, _ in layers]
+        # the kernel calls on these buffers, by (bytes input, fused head): (the
+        # program, what it was made with as ``CompiledStep._bound`` lists it,
+        # whether it makes SGD's updates)
+        self.programs: dict[tuple[bool, bool], tuple[Any, list, bool]] = {}
 
 
 class CompiledStep:
@@ -146,6 +154,10 @@ class CompiledStep:
     #: gradient at its input in one kernel (``kernels.linear_cross_entropy``,
     #: bit for bit the calls it replaces); False makes those calls (A/B timing)
     FUSE_HEAD = True
+    #: the kernel calls of each phase made by one C call (``kernels.StepProgram``,
+    #: checked when made; per step only the batch is checked); False makes
+    #: them one by one from Python (A/B timing), with the same numbers
+    NATIVE = True
 
     def __init__(self, model: Any, loss_func: Any, opt: Any) -> None:
         self.model, self.loss_func, self.opt = model, loss_func, opt
@@ -158,6 +170,7 @@ class CompiledStep:
         self._layers, self._flatten = _layers(model)
         self._loss, self._ignore_index = _loss_kind(loss_func)
         self._updates = _updates(opt, self._layers)
+        self._native_sgd = type(opt)._update is SGD._update
         w0 = self._layers[0][0]
         self.dtype = w0.dtype
         if self.dtype.kind != "f" or any(p.dtype != self.dtype for w, b, _ in self._layers
@@ -173,6 +186,8 @@ class CompiledStep:
         self._scale: float | None = None  # the divisor of uint8 inputs
         self._n = 0
         self._head = False
+        self._prog, self._prog_bound, self._prog_sgd = None, [], False
+        self._hparams: np.ndarray | None = None
         # the weights eager's backward would read (of layers that record a node)
         self._saved = [w for (w, _, _), t, dx in zip(self._layers, trained, self._needs_dx,
                                                       strict=True) if t or dx]
@@ -260,6 +275,21 @@ class CompiledStep:
         # calls it replaces)
         head = self.FUSE_HEAD and self._loss == "cross_entropy" and len(layers) > 1 \
             and not layers[-1][2]
+        prog = self._program(buf, x, scale is not None, head) if self.NATIVE else None
+        self._prog = prog
+        if prog is not None:
+            if self._loss == "cross_entropy":
+                if t.dtype != np.int64 or not t.flags.c_contiguous:
+                    t = np.ascontiguousarray(t, dtype=np.int64)
+            else:
+                t = np.asarray(t.reshape(buf.out[-1].shape), dtype=self.dtype, order="C")
+            try:
+                loss = prog.run(0, x, t, 1.0 if scale is None else scale)
+            except ValueError:  # e.g. a label out of range: eager raises its own error
+                return None
+            self._x, self._n, self._scale, self._head = x, n, scale, head
+            self._versions = [w._vc[0] for w in self._saved]
+            return np.asarray(loss, self.dtype)
         h = x
         for (w, b, relu), out in zip(layers[:-1] if head else layers, buf.out, strict=False):
             h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out,
@@ -297,6 +327,15 @@ class CompiledStep:
                     f"expected version {version} (as eager backward() refuses)")
         buf = self._buffers[n]
         layers, wgrads, needs_dx = self._layers, self._weight_grads, self._needs_dx
+        if self._prog is not None and not self._same_arrays(self._prog_bound, self._bound()):
+            self._prog = None  # a parameter or its state replaced since forward: from Python
+        if self._prog is not None:
+            self._prog.run(1, x, None, 1.0 if self._scale is None else self._scale)
+            if self._prog_sgd and self._native_update(self._prog):
+                for _, p, _, _ in self._updates:
+                    p._vc[0] += 1
+                return
+            layers = ()  # the gradients are made: only the updates remain
         last = len(layers) - 1
         for i in range(last, -1, -1):
             w, b, relu = layers[i]
@@ -320,6 +359,106 @@ class CompiledStep:
         for group, p, i, kind in self._updates:
             update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])
             p._vc[0] += 1
+
+    def _bound(self) -> list:
+        """What a program reads from the model and the optimizer: each layer's
+        weight and bias arrays, then each SGD parameter's state and velocity
+        (None while absent)."""
+        arrays = []
+        for w, b, _ in self._layers:
+            arrays += (w._a, None if b is None else b._a)
+        if self._native_sgd:
+            state = self.opt.state
+            for _, p, _, _ in self._updates:
+                st = state.get(p)
+                arrays += (st, None if st is None else st.get("momentum_buffer"))
+        return arrays
+
+    @staticmethod
+    def _same_arrays(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+    def _program(self, buf: _Buffers, x: np.ndarray, u8: bool, head: bool) -> Any:
+        """The program of this step on buf, made again when an array it reads was
+        replaced (``p.data = ...``, a new optimizer state); None where it does
+        not apply (an input of another width, a parameter not C-contiguous):
+        the calls are then made from Python, which raises as eager does."""
+        if x.shape[1] != self._layers[0][0].shape[1]:
+            return None
+        bound = self._prog_bound = self._bound()
+        made = buf.programs.get((u8, head))
+        if made is None or not self._same_arrays(made[1], bound):
+            try:
+                prog, sgd = self._make_program(buf, x.shape[1], u8, head, bound)
+            except (TypeError, ValueError):
+                prog, sgd = None, False
+            made = buf.programs[(u8, head)] = (prog, bound, sgd)
+        self._prog_sgd = made[2]
+        return made[0]
+
+    def _make_program(self, buf, k, u8, head, bound):
+        """The calls of ``forward`` and ``backward_and_update`` on buf, in their
+        order, as a kernels.StepProgram, and whether it makes the updates."""
+        layers, needs_dx = self._layers, self._needs_dx
+        prog = K.StepProgram(self.dtype, len(buf.out[0]), k, u8, self._loss == "cross_entropy",
+                             layers[-1][0].shape[0])
+        h = None  # the input
+        for (w, b, relu), out in zip(layers[:-1] if head else layers, buf.out, strict=False):
+            prog.linear(0, h, w._a, None if b is None else b._a, out, relu)
+            h = out
+        z, dz = buf.out[-1], buf.dout[-1]
+        if head:
+            w, b, _ = layers[-1]
+            prog.head(0, h, w._a, None if b is None else b._a, z, dz,
+                      buf.dz[-2] if needs_dx[-1] else None, layers[-2][2])
+        elif self._loss == "cross_entropy":
+            prog.softmax_cross_entropy(0, z, dz)
+        else:
+            kernel = "bce_with_logits" if self._loss == "bce" else "mnist_loss"
+            prog.loss(0, K.KERNEL_ID[kernel], z, dz)
+        last = len(layers) - 1
+        for i in range(last, -1, -1):
+            w, b, relu = layers[i]
+            dz = buf.dz[i]
+            relu = relu and not (head and i == last - 1)
+            if relu and b is None:
+                prog.binary(1, K.KERNEL_ID["relu_backward"], buf.dout[i], buf.out[i], dz)
+            elif relu:
+                prog.relu_backward_bias_grad(1, buf.dout[i], buf.out[i], dz, buf.bias_grad[i])
+            elif b is not None:
+                prog.bias_grad(1, dz, buf.bias_grad[i])
+            if needs_dx[i] and not (head and i == last):
+                prog.matmul(1, dz, w._a, buf.dout[i - 1], False)
+            if w.requires_grad:
+                prog.matmul(1, dz, None if i == 0 else buf.out[i - 1], self._weight_grads[i],
+                            True)
+        # SGD's updates once its first update has made every parameter's state
+        state = bound[2 * len(layers)::2]
+        sgd = self._native_sgd and all(st is not None for st in state)
+        if sgd:
+            group_index = {id(g): gi for gi, g in enumerate(self.opt.param_groups)}
+            velocities = bound[2 * len(layers) + 1::2]
+            for (group, p, i, kind), v in zip(self._updates, velocities, strict=True):
+                grad = self._weight_grads[i] if kind == "weight" else buf.bias_grad[i]
+                prog.sgd(2, p._a, grad, v, group_index[id(group)])
+        return prog, sgd
+
+    def _native_update(self, prog: Any) -> bool:
+        """SGD's updates by the program, with each group's hyper-parameters read
+        now; False (nothing done) where SGD._update must make them instead
+        (dampening, Nesterov, momentum before its buffer exists, a bad value)."""
+        groups = self.opt.param_groups
+        hp = self._hparams
+        if hp is None or len(hp) != len(groups):
+            hp = self._hparams = np.empty((len(groups), 3))
+        try:
+            for gi, g in enumerate(groups):
+                if g["dampening"] or g["nesterov"]:
+                    return False
+                hp[gi] = g["lr"], g["momentum"], g["weight_decay"]
+        except (TypeError, ValueError):
+            return False
+        return prog.update(hp)
 
     def step(self, xb: Any, yb: Any) -> np.ndarray | None:
         """forward then backward_and_update: one training step; the loss (None:

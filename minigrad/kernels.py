@@ -109,12 +109,17 @@ def _bind(kernel, kind, name, arg, doc):
     return f
 
 
-#: the kernels of csrc/mg_kernels.def by name, each with its kind
+#: the kernels of csrc/mg_kernels.def by name, each with its kind, and its id
 LISTED = {}
+KERNEL_ID = {}
 for _id, _kind, _name, _arg, _doc in _kernels.catalog():
     globals()[_name] = _bind(_id, _kind, _name, _arg, _doc)
-    LISTED[_name] = _kind
+    LISTED[_name], KERNEL_ID[_name] = _kind, _id
     __all__.append(_name)
+
+#: a training step's kernel calls, checked once and replayed without the GIL
+#: (minigrad.compiled builds them; not a public API)
+StepProgram = _kernels._StepProgram
 
 
 MAX_THREADS_PER_CPU = 4

@@ -1,0 +1,246 @@
+"""The compiled step's kernel calls made by one C call a phase
+(``kernels.StepProgram``): taken where it applies, bit for bit the calls made
+from Python, made again when what it reads is replaced, and checked."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import kernels as K
+from minigrad import nn, optim
+from minigrad.compiled import CompiledStep, compile_step
+from minigrad.data import ScaledBytes
+from minigrad.nn import functional as F
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _model(seed=1, sizes=(12, 9, 7, 4), bias=True, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b, bias=bias, rng=rng, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _batches(n=40, d=12, classes=4, batch=8, as_bytes=False, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    if as_bytes:
+        x = ScaledBytes(rng.integers(0, 256, (n, d), dtype=np.uint8), 255, dtype)
+    else:
+        x = rng.standard_normal((n, d)).astype(dtype)
+    return list(mg.DataLoader((x, y), batch, shuffle=True, seed=seed))
+
+
+def _run(native, make_opt, loss=F.cross_entropy, between=None, **kw):
+    """Losses, parameters and optimizer state after compiled steps, the calls
+    made natively or from Python; ``between(i, model, opt)`` runs before step i."""
+    saved = CompiledStep.NATIVE
+    CompiledStep.NATIVE = native
+    try:
+        model = _model(dtype=kw.get("dtype", np.float32), bias=kw.pop("bias", True))
+        opt = make_opt(model.parameters())
+        step = compile_step(model, loss, opt)
+        losses, used = [], []
+        for i, (xb, yb) in enumerate(_batches(**kw)):
+            if between is not None:
+                between(i, model, opt)
+            losses.append(step.step(xb, yb))
+            used.append((step._prog is not None, step._prog_sgd))
+    finally:
+        CompiledStep.NATIVE = saved
+    params = [p.numpy().copy() for p in model.parameters()]
+    state = [{k: np.copy(v) for k, v in opt.state.get(p, {}).items()}
+             for p in model.parameters()]
+    return losses, params, state, used
+
+
+def _assert_same(a, b):
+    (la, pa, sa, _), (lb, pb, sb, _) = a, b
+    assert all(x is not None and np.array_equal(x, y) for x, y in zip(la, lb, strict=True))
+    assert all(np.array_equal(x, y) for x, y in zip(pa, pb, strict=True))
+    assert [sorted(s) for s in sa] == [sorted(s) for s in sb]
+    for s, t in zip(sa, sb, strict=True):
+        assert all(np.array_equal(s[k], t[k]) for k in s)
+
+
+def _sgd(momentum=0.9, **kw):
+    return lambda params: mg.SGD(params, lr=0.05, momentum=momentum, **kw)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_native_calls_are_the_python_calls_bit_for_bit(as_bytes, dtype, momentum):
+    kw = dict(as_bytes=as_bytes, dtype=dtype)
+    native = _run(True, _sgd(momentum, weight_decay=0.01), **kw)
+    _assert_same(native, _run(False, _sgd(momentum, weight_decay=0.01), **kw))
+    used = native[3]
+    assert all(prog for prog, _ in used)
+    # SGD's first update (which makes its state) runs in Python, the rest natively
+    assert not used[0][1] and all(sgd for _, sgd in used[1:])
+
+
+@pytest.mark.parametrize("loss", [F.binary_cross_entropy_with_logits, F.mnist_loss])
+def test_float_target_losses_and_no_bias(loss):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((32, 12)).astype(np.float32)
+    y = (rng.random((32, 4)) > 0.5).astype(np.float32)
+    results = []
+    for native in (True, False):
+        CompiledStep.NATIVE = native
+        try:
+            model = _model(bias=False)
+            opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            step = compile_step(model, loss, opt)
+            losses = [step.step(mg.Tensor(x[i:i + 8]), mg.Tensor(y[i:i + 8]))
+                      for i in range(0, 32, 8)]
+            assert (step._prog is not None) == native
+            results.append((losses, [p.numpy().copy() for p in model.parameters()]))
+        finally:
+            CompiledStep.NATIVE = True
+    (la, pa), (lb, pb) = results
+    assert all(np.array_equal(a, b) for a, b in zip(la, lb, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(pa, pb, strict=True))
+
+
+def test_adam_updates_from_python_after_native_gradients():
+    make = lambda params: optim.Adam(params, lr=0.01)  # noqa: E731
+    native = _run(True, make, as_bytes=True)
+    _assert_same(native, _run(False, make, as_bytes=True))
+    assert all(prog and not sgd for prog, sgd in native[3])
+
+
+def test_replaced_arrays_and_changed_hyper_parameters_are_followed():
+    def between(i, model, opt):
+        if i == 2:  # a parameter's array replaced: the program is made again
+            w = model.parameters()[0]
+            w.data = w.numpy() * 0.5
+        if i == 3:  # Nesterov: SGD._update's own formula, from Python
+            opt.param_groups[0]["nesterov"] = True
+        if i == 4:
+            opt.param_groups[0]["nesterov"] = False
+            opt.param_groups[0]["lr"] = 0.01
+        if i == 5:  # the optimizer's state replaced
+            opt.load_state_dict(opt.state_dict())
+    native = _run(True, _sgd(), between=between, n=64)
+    _assert_same(native, _run(False, _sgd(), between=between, n=64))
+    assert all(prog for prog, _ in native[3])
+
+
+def test_a_parameter_replaced_between_forward_and_backward_is_updated_as_eager():
+    results = []
+    for native in (True, False):
+        CompiledStep.NATIVE = native
+        try:
+            model = _model()
+            opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            step = compile_step(model, F.cross_entropy, opt)
+            for i, (xb, yb) in enumerate(_batches()):
+                step.forward(xb, yb)
+                if i == 2:
+                    b = model.parameters()[1]
+                    b.data = b.numpy() + 1
+                step.backward_and_update()
+            results.append([p.numpy().copy() for p in model.parameters()])
+        finally:
+            CompiledStep.NATIVE = True
+    assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_a_label_out_of_range_is_left_to_eager():
+    model = _model()
+    step = compile_step(model, F.cross_entropy, mg.SGD(model.parameters(), lr=0.1))
+    xb, yb = _batches()[0]
+    step.step(xb, yb)
+    assert step._prog is not None
+    bad = yb.numpy().copy()
+    bad[3] = 4
+    assert step.forward(xb, mg.Tensor(bad)) is None
+    bad[3] = -1
+    assert step.forward(xb, mg.Tensor(bad)) is None
+
+
+def _program(n=4, k=3, c=2, u8=False, dtype=np.float32, z=None):
+    prog = K.StepProgram(dtype, n, k, u8, True, c)
+    w = np.ones((c, k), dtype)
+    z = np.empty((n, c), dtype) if z is None else z
+    dz = np.empty((n, c), dtype)
+    prog.linear(0, None, w, None, z, False)
+    prog.softmax_cross_entropy(0, z, dz)
+    return prog, w, z, dz
+
+
+def test_the_program_checks_the_batch():
+    prog, w, z, dz = _program()
+    x, t = np.ones((4, 3), np.float32), np.zeros(4, np.int64)
+    assert prog.run(0, x, t) == pytest.approx(np.log(2))
+    with pytest.raises(TypeError, match="float32"):
+        prog.run(0, x.astype(np.float64), t)
+    with pytest.raises(ValueError, match="shape"):
+        prog.run(0, np.ones((5, 3), np.float32), t)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        prog.run(0, np.ones((3, 4), np.float32).T, t)
+    with pytest.raises(TypeError, match="int64"):
+        prog.run(0, x, t.astype(np.int32))
+    with pytest.raises(ValueError, match=r"targets\[2\] = 7"):
+        prog.run(0, x, np.array([0, 1, 7, 0]))
+    base = np.zeros(20, np.float32)
+    over, *_ = _program(z=base[:8].reshape(4, 2))
+    with pytest.raises(ValueError, match="overlaps a buffer"):
+        over.run(0, base[4:16].reshape(4, 3), t)
+    with pytest.raises(ValueError, match="phase"):
+        prog.run(2, x, t)
+    with pytest.raises(ValueError, match="needs x and targets"):
+        prog.run(0, x)
+    u8, *_ = _program(u8=True)
+    with pytest.raises(TypeError, match="uint8"):
+        u8.run(0, x, t)
+    with pytest.raises(ValueError, match="scale"):
+        u8.run(0, np.ones((4, 3), np.uint8), t, 0.0)
+
+
+def test_the_program_checks_its_arrays_when_made():
+    prog = K.StepProgram(np.float32, 4, 3, False, True, 2)
+    base = np.ones(20, np.float32)
+    w, z = base[:6].reshape(2, 3), np.empty((4, 2), np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        prog.linear(0, None, w, None, np.empty((4, 3), np.float32), False)
+    with pytest.raises(TypeError, match="dtype"):
+        prog.linear(0, None, w.astype(np.float64), None, z, False)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        prog.linear(0, None, np.ones((3, 2), np.float32).T, None, z, False)
+    z.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        prog.linear(0, None, w, None, z, False)
+    z = np.empty((4, 2), np.float32)
+    prog.linear(0, None, w, None, z, False)
+    with pytest.raises(ValueError, match="overlaps"):  # an output over an array it reads
+        prog.softmax_cross_entropy(0, z, base[4:12].reshape(4, 2))
+    with pytest.raises(ValueError, match="logits"):
+        prog.softmax_cross_entropy(0, np.empty((3, 2), np.float32),
+                                   np.empty((3, 2), np.float32))
+    with pytest.raises(ValueError, match="phase"):
+        prog.bias_grad(3, z, np.empty(2, np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.StepProgram(np.int32, 4, 3, False, True, 2)
+
+
+def test_update_refuses_values_sgd_would_refuse():
+    prog = K.StepProgram(np.float32, 4, 3, False, True, 2)
+    p, g = np.ones(5, np.float32), np.full(5, 2.0, np.float32)
+    v = np.zeros(5, np.float32)
+    prog.sgd(2, p, g, None, 0)
+    for bad in ([np.nan, 0, 0], [-0.1, 0, 0], [0.1, 0.9, 0]):  # the last: no velocity
+        assert prog.update(np.array([bad])) is False
+        assert np.array_equal(p, np.ones(5, np.float32))
+    assert prog.update(np.array([[0.5, 0.0, 0.0]])) is True
+    assert np.array_equal(p, np.zeros(5, np.float32))
+    prog2 = K.StepProgram(np.float32, 4, 3, False, True, 2)
+    prog2.sgd(2, p, g, v, 0)
+    assert prog2.update(np.array([[0.5, 0.5, 0.0]])) is True
+    assert np.array_equal(v, g) and np.array_equal(p, -g / 2)
+    with pytest.raises(ValueError, match="group 0"):
+        prog2.update(np.zeros((0, 3)))
