@@ -26,16 +26,22 @@ def _calls():
     }
 
 
+MXCSR_FLAGS = 0x3F  # IE DE ZE OE UE PE
+
+
 def _subnormals_survive():
     return np.float32(TINY * np.float32(0.5)) != 0
 
 
 @pytest.mark.parametrize("name", sorted(_calls()))
 def test_caller_fp_state_is_unchanged(threads, name):
-    before = K._mxcsr()
+    # the control bits (FTZ, DAZ, rounding, exception masks); the six sticky
+    # status flags below them are raised and cleared by any float code, NumPy's
+    # included, so whether one is up here depends on the tests run before
+    before = K._mxcsr() & ~MXCSR_FLAGS
     assert _subnormals_survive()
     _calls()[name]()
-    assert K._mxcsr() == before
+    assert K._mxcsr() & ~MXCSR_FLAGS == before
     assert _subnormals_survive()  # numpy here still computes subnormals
 
 
