@@ -45,16 +45,18 @@ cdef class _StepProgram:
     cdef int t
     cdef Py_ssize_t n, k, classes
     cdef bint input_u8, class_targets
-    cdef list keep, outputs
+    cdef list keep, outputs, written
     cdef _Op *ops
-    cdef int count, cap
+    cdef int count, cap, busy, phase
+    cdef Py_ssize_t mark_keep, mark_outputs, mark_written
 
-    def __cinit__(self, dtype, Py_ssize_t n, Py_ssize_t k, bint input_u8, bint class_targets,
-                  Py_ssize_t classes):
+    def __cinit__(self, *args, **kwargs):
         self.ops = NULL
 
     def __init__(self, dtype, Py_ssize_t n, Py_ssize_t k, bint input_u8, bint class_targets,
                  Py_ssize_t classes):
+        if self.keep is not None:
+            raise RuntimeError("_StepProgram: already made")
         dt = np.dtype(dtype)
         if dt != np.float32 and dt != np.float64:
             raise TypeError(f"_StepProgram: dtype must be float32 or float64, got {dt}")
@@ -64,27 +66,47 @@ cdef class _StepProgram:
         self.t = cnp.NPY_FLOAT32 if dt == np.float32 else cnp.NPY_FLOAT64
         self.n, self.k, self.classes = n, k, classes
         self.input_u8, self.class_targets = input_u8, class_targets
-        self.keep, self.outputs = [], []
-        self.count = self.cap = 0
+        self.count = self.cap = self.busy = 0
+        self.keep, self.outputs, self.written = [], [], [[], [], []]
 
     def __dealloc__(self):
         free(self.ops)
 
-    cdef _Op *_add(self, int code, int phase) except NULL:
+    cdef int _begin(self, _Op *op, int code, int phase) except -1:
+        """Starts op: a call of kind `code` in `phase` (0: forward and loss, the
+        only phase for losses; 1: gradients; 2: SGD updates, only those). Arrays
+        bound from here on are dropped again by _rollback."""
+        if self.keep is None:
+            raise RuntimeError("_StepProgram: not made")
+        if self.busy:
+            raise RuntimeError("_StepProgram: running; calls cannot be added now")
+        loss = code == _OP_HEAD or code == _OP_SOFTMAX_CE or code == _OP_LOSS
+        if (code == _OP_SGD) != (phase == 2) or phase < 0 or phase > 2 or (loss and phase):
+            raise ValueError(f"_StepProgram: phase {phase} cannot take this call (0: forward "
+                             f"and the loss, 1: gradients, 2: SGD updates)")
+        memset(op, 0, sizeof(_Op))
+        op.code, op.phase = code, phase
+        op.a_from = op.b_from = _FROM_ARRAY
+        self.mark_keep, self.mark_outputs = len(self.keep), len(self.outputs)
+        self.phase, self.mark_written = phase, len(self.written[phase])
+        return 0
+
+    cdef int _commit(self, _Op *op) except -1:
         cdef _Op *grown
         if self.count == self.cap:
             grown = <_Op *>realloc(self.ops, (2 * self.cap + 8) * sizeof(_Op))
             if grown == NULL:
+                self._rollback()
                 raise MemoryError("_StepProgram: out of memory")
             self.ops, self.cap = grown, 2 * self.cap + 8
-        if phase < 0 or phase > 2:
-            raise ValueError(f"_StepProgram: phase must be 0, 1 or 2, got {phase}")
-        cdef _Op *op = &self.ops[self.count]
-        memset(op, 0, sizeof(_Op))
-        op.code, op.phase = code, phase
-        op.a_from = op.b_from = _FROM_ARRAY
+        self.ops[self.count] = op[0]
         self.count += 1
-        return op
+        return 0
+
+    cdef void _rollback(self) noexcept:
+        del self.keep[self.mark_keep:]
+        del self.outputs[self.mark_outputs:]
+        del self.written[self.phase][self.mark_written:]
 
     cdef void *_bind(self, object a, tuple shape, bint write, str name) except NULL:
         """a checked to be a C-contiguous array of the program's dtype and this
@@ -104,6 +126,7 @@ cdef class _StepProgram:
                     _disjoint(A, other, fn, name, "an array the program reads or writes",
                               False)
             self.outputs.append(A)
+            self.written[self.phase].append(A)
         else:
             for other in self.outputs:
                 if other is not A:
@@ -113,78 +136,101 @@ cdef class _StepProgram:
 
     def linear(self, int phase, x, w, b, out, bint relu):
         """out = x @ w.T (+ b) (then ReLU); x None: the input."""
-        cdef _Op *op = self._add(_OP_LINEAR, phase)
-        cdef Py_ssize_t m = self.n, kk = self.k, nn = len(w)
-        if x is None:
-            op.a_from = _FROM_INPUT
-        else:
-            m, kk = x.shape
-            op.a = self._bind(x, (m, kk), False, "x")
-        op.b = self._bind(w, (nn, kk), False, "w")
-        op.d = self._bind(b, (nn,), False, "b") if b is not None else NULL
-        op.c = self._bind(out, (m, nn), True, "out")
+        cdef _Op op
+        cdef Py_ssize_t m = self.n, kk = self.k, nn
+        self._begin(&op, _OP_LINEAR, phase)
+        try:
+            nn = len(w)
+            if x is None:
+                op.a_from = _FROM_INPUT
+            else:
+                m, kk = x.shape
+                op.a = self._bind(x, (m, kk), False, "x")
+            op.b = self._bind(w, (nn, kk), False, "w")
+            op.d = self._bind(b, (nn,), False, "b") if b is not None else NULL
+            op.c = self._bind(out, (m, nn), True, "out")
+        except BaseException:
+            self._rollback()
+            raise
         op.m, op.n, op.k, op.relu = m, nn, kk, relu
         op.rsa, op.csa = _stride(m, kk), _stride(kk, 1)
         op.rsb, op.csb = _stride(kk, 1), _stride(nn, kk)
+        self._commit(&op)
 
     def matmul(self, int phase, a, b, out, bint trans_a):
         """out = a @ b, or a.T @ b with trans_a; a or b None: the input."""
-        cdef _Op *op = self._add(_OP_MATMUL, phase)
+        cdef _Op op
         cdef Py_ssize_t ar, ac, br, bc
-        ar, ac = (self.n, self.k) if a is None else a.shape
-        br, bc = (self.n, self.k) if b is None else b.shape
-        if a is None:
-            op.a_from = _FROM_INPUT
-        else:
-            op.a = self._bind(a, (ar, ac), False, "a")
-        if b is None:
-            op.b_from = _FROM_INPUT
-        else:
-            op.b = self._bind(b, (br, bc), False, "b")
-        if trans_a:
-            op.m, op.k, op.rsa, op.csa = ac, ar, _stride(ac, 1), _stride(ar, ac)
-        else:
-            op.m, op.k, op.rsa, op.csa = ar, ac, _stride(ar, ac), _stride(ac, 1)
-        if op.k != br:
-            raise ValueError(f"_StepProgram: matmul shapes do not match: ({ar}, {ac})"
-                             f"{'.T' if trans_a else ''} @ ({br}, {bc})")
-        op.n, op.rsb, op.csb = bc, _stride(br, bc), _stride(bc, 1)
-        op.c = self._bind(out, (op.m, op.n), True, "out")
+        self._begin(&op, _OP_MATMUL, phase)
+        try:
+            ar, ac = (self.n, self.k) if a is None else a.shape
+            br, bc = (self.n, self.k) if b is None else b.shape
+            if a is None:
+                op.a_from = _FROM_INPUT
+            else:
+                op.a = self._bind(a, (ar, ac), False, "a")
+            if b is None:
+                op.b_from = _FROM_INPUT
+            else:
+                op.b = self._bind(b, (br, bc), False, "b")
+            if trans_a:
+                op.m, op.k, op.rsa, op.csa = ac, ar, _stride(ac, 1), _stride(ar, ac)
+            else:
+                op.m, op.k, op.rsa, op.csa = ar, ac, _stride(ar, ac), _stride(ac, 1)
+            if op.k != br:
+                raise ValueError(f"_StepProgram: matmul shapes do not match: ({ar}, {ac})"
+                                 f"{'.T' if trans_a else ''} @ ({br}, {bc})")
+            op.n, op.rsb, op.csb = bc, _stride(br, bc), _stride(bc, 1)
+            op.c = self._bind(out, (op.m, op.n), True, "out")
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit(&op)
 
     def head(self, int phase, x, w, b, z, dz, dx, bint relu):
         """linear_cross_entropy(x, w, b, targets) into z, dz and dx (None: no dx)."""
-        cdef _Op *op = self._add(_OP_HEAD, phase)
-        cdef Py_ssize_t m, kk, c = len(w)
-        m, kk = x.shape
-        op.a = self._bind(x, (m, kk), False, "x")
-        op.b = self._bind(w, (c, kk), False, "w")
-        op.d = self._bind(b, (c,), False, "b") if b is not None else NULL
-        op.c = self._bind(z, (m, c), True, "z")
-        op.e = self._bind(dz, (m, c), True, "dz")
-        op.f = self._bind(dx, (m, kk), True, "dx") if dx is not None else NULL
+        cdef _Op op
+        cdef Py_ssize_t m, kk, c
+        self._begin(&op, _OP_HEAD, phase)
+        try:
+            m, kk = x.shape
+            c = len(w)
+            self._targets_fit(m, c)
+            op.a = self._bind(x, (m, kk), False, "x")
+            op.b = self._bind(w, (c, kk), False, "w")
+            op.d = self._bind(b, (c,), False, "b") if b is not None else NULL
+            op.c = self._bind(z, (m, c), True, "z")
+            op.e = self._bind(dz, (m, c), True, "dz")
+            op.f = self._bind(dx, (m, kk), True, "dx") if dx is not None else NULL
+        except BaseException:
+            self._rollback()
+            raise
         op.m, op.n, op.k, op.relu = m, c, kk, relu
-        self._targets_fit(m, c)
+        self._commit(&op)
 
     def softmax_cross_entropy(self, int phase, z, dz):
         """softmax_cross_entropy(z, targets) into dz."""
-        cdef _Op *op = self._add(_OP_SOFTMAX_CE, phase)
-        cdef Py_ssize_t m, c
-        m, c = z.shape
-        op.a = self._bind(z, (m, c), False, "z")
-        op.c = self._bind(dz, (m, c), True, "dz")
-        op.m, op.n = m, c
-        self._targets_fit(m, c)
+        self._loss_op(_OP_SOFTMAX_CE, phase, 0, z, dz)
 
     def loss(self, int phase, int kernel, z, dz):
         """The listed loss ``kernel`` of (z, float targets) into dz."""
         _name(kernel, MG_KIND_LOSS)
-        cdef _Op *op = self._add(_OP_LOSS, phase)
+        self._loss_op(_OP_LOSS, phase, kernel, z, dz)
+
+    cdef _loss_op(self, int code, int phase, int kernel, z, dz):
+        cdef _Op op
         cdef Py_ssize_t m, c
-        m, c = z.shape
-        op.a = self._bind(z, (m, c), False, "z")
-        op.c = self._bind(dz, (m, c), True, "dz")
+        self._begin(&op, code, phase)
+        try:
+            m, c = z.shape
+            self._targets_fit(m, c)
+            op.a = self._bind(z, (m, c), False, "z")
+            op.c = self._bind(dz, (m, c), True, "dz")
+        except BaseException:
+            self._rollback()
+            raise
         op.m, op.n, op.kernel = m, c, kernel
-        self._targets_fit(m, c)
+        self._commit(&op)
 
     cdef _targets_fit(self, Py_ssize_t m, Py_ssize_t c):
         if m != self.n or c != self.classes:
@@ -194,46 +240,73 @@ cdef class _StepProgram:
     def binary(self, int phase, int kernel, g, a, out):
         """The listed binary ``kernel`` (e.g. relu_backward) of g and a into out."""
         _name(kernel, MG_KIND_BINARY)
-        cdef _Op *op = self._add(_OP_BINARY, phase)
-        op.a = self._bind(g, _shape(g), False, "g")
-        op.b = self._bind(a, _shape(g), False, "a")
-        op.c = self._bind(out, _shape(g), True, "out")
-        op.m, op.kernel = g.size, kernel
+        cdef _Op op
+        self._begin(&op, _OP_BINARY, phase)
+        try:
+            op.a = self._bind(g, _shape(g), False, "g")
+            op.b = self._bind(a, _shape(g), False, "a")
+            op.c = self._bind(out, _shape(g), True, "out")
+            op.m = g.size
+        except BaseException:
+            self._rollback()
+            raise
+        op.kernel = kernel
+        self._commit(&op)
 
     def relu_backward_bias_grad(self, int phase, g, y, dx, db):
         """relu_backward_bias_grad(g, y) into dx and db."""
-        cdef _Op *op = self._add(_OP_RELU_BWD_BIAS, phase)
+        cdef _Op op
         cdef Py_ssize_t m, c
-        m, c = g.shape
-        op.a = self._bind(g, (m, c), False, "g")
-        op.b = self._bind(y, (m, c), False, "y")
-        op.c = self._bind(dx, (m, c), True, "dx")
-        op.d = self._bind(db, (c,), True, "db")
+        self._begin(&op, _OP_RELU_BWD_BIAS, phase)
+        try:
+            m, c = g.shape
+            op.a = self._bind(g, (m, c), False, "g")
+            op.b = self._bind(y, (m, c), False, "y")
+            op.c = self._bind(dx, (m, c), True, "dx")
+            op.d = self._bind(db, (c,), True, "db")
+        except BaseException:
+            self._rollback()
+            raise
         op.m, op.n = m, c
+        self._commit(&op)
 
     def bias_grad(self, int phase, g, db):
         """bias_grad(g) into db."""
-        cdef _Op *op = self._add(_OP_BIAS_GRAD, phase)
+        cdef _Op op
         cdef Py_ssize_t m, c
-        m, c = g.shape
-        op.a = self._bind(g, (m, c), False, "g")
-        op.c = self._bind(db, (c,), True, "db")
+        self._begin(&op, _OP_BIAS_GRAD, phase)
+        try:
+            m, c = g.shape
+            op.a = self._bind(g, (m, c), False, "g")
+            op.c = self._bind(db, (c,), True, "db")
+        except BaseException:
+            self._rollback()
+            raise
         op.m, op.n = m, c
+        self._commit(&op)
 
     def sgd(self, int phase, p, g, v, int group):
         """sgd_step(p, g, velocity=v) with the hyper-parameters of ``group``
         given to ``update`` (v None: only momentum 0 is taken)."""
-        cdef _Op *op = self._add(_OP_SGD, phase)
-        if group < 0:
-            raise ValueError(f"_StepProgram: group must be >= 0, got {group}")
-        op.c = self._bind(p, _shape(p), True, "param")
-        op.a = self._bind(g, _shape(p), False, "grad")
-        op.e = self._bind(v, _shape(p), True, "velocity") if v is not None else NULL
-        op.m, op.group = p.size, group
+        cdef _Op op
+        self._begin(&op, _OP_SGD, phase)
+        try:
+            if group < 0:
+                raise ValueError(f"_StepProgram: group must be >= 0, got {group}")
+            op.c = self._bind(p, _shape(p), True, "param")
+            op.a = self._bind(g, _shape(p), False, "grad")
+            op.e = self._bind(v, _shape(p), True, "velocity") if v is not None else NULL
+            op.m = p.size
+        except BaseException:
+            self._rollback()
+            raise
+        op.group = group
+        self._commit(&op)
 
-    def run(self, int phase, x=None, targets=None, double scale=1.0):
-        """Make the calls of phase 0 or 1 on the batch's input x and targets
-        (phase 0 needs both); returns the loss of phase 0 (else 0.0)."""
+    def run(self, int phase, x, targets=None, double scale=1.0):
+        """Make the calls of phase 0 or 1 on the batch's input x (uint8 read as
+        x / scale when the program takes bytes) and, for phase 0, targets;
+        returns the loss of phase 0 (else 0.0)."""
         cdef str fn = "compiled step"
         cdef cnp.ndarray X = None, T = None
         cdef void *px = NULL
@@ -242,20 +315,22 @@ cdef class _StepProgram:
         cdef const int64_t *lab
         if phase != 0 and phase != 1:
             raise ValueError(f"{fn}: run takes phase 0 or 1, got {phase}")
-        if x is not None:
-            X = _array(x, fn, "x")
-            if self.input_u8:
-                if cnp.PyArray_TYPE(X) != cnp.NPY_UINT8:
-                    raise TypeError(f"{fn}: x must be uint8, got {X.dtype}")
-                if not _U8_SCALE_MIN <= scale <= _U8_SCALE_MAX:
-                    raise ValueError(f"{fn}: scale must lie in [2**-100, 2**100], got {scale}")
-            else:
-                _same_type(X, self.t, fn, "x", "the program")
-            if _shape(X) != (self.n, self.k):
-                raise ValueError(f"{fn}: x has shape {_shape(X)}, expected {(self.n, self.k)}")
-            _contiguous(X, fn, "x")
-            self._apart(X, "x")
-            px = _data(X)
+        if phase == 0 and targets is None:
+            raise ValueError(f"{fn}: phase 0 needs targets")
+        self._writeable(phase, fn)
+        X = _array(x, fn, "x")
+        if self.input_u8:
+            if cnp.PyArray_TYPE(X) != cnp.NPY_UINT8:
+                raise TypeError(f"{fn}: x must be uint8, got {X.dtype}")
+            if not _U8_SCALE_MIN <= scale <= _U8_SCALE_MAX:
+                raise ValueError(f"{fn}: scale must lie in [2**-100, 2**100], got {scale}")
+        else:
+            _same_type(X, self.t, fn, "x", "the program")
+        if _shape(X) != (self.n, self.k):
+            raise ValueError(f"{fn}: x has shape {_shape(X)}, expected {(self.n, self.k)}")
+        _contiguous(X, fn, "x")
+        self._apart(X, "x")
+        px = _data(X)
         if targets is not None:
             T = _array(targets, fn, "targets")
             if self.class_targets:
@@ -283,15 +358,26 @@ cdef class _StepProgram:
                 if bad >= 0:
                     raise ValueError(f"{fn}: targets[{bad}] = {lab[bad]} is out of range "
                                      f"[0, {self.classes})")
-        if phase == 0 and (px == NULL or pt == NULL):
-            raise ValueError(f"{fn}: phase 0 needs x and targets")
         cdef double loss = 0.0
         cdef int rc
+        self.busy += 1
         with nogil:
             rc = self._exec(phase, px, pt, scale, NULL, &loss)
+        self.busy -= 1
         if rc != 0:
             raise MemoryError(f"{fn}: out of memory")
         return loss
+
+    cdef int _writeable(self, int phase, str fn) except -1:
+        """Every array the phase writes is still writeable."""
+        cdef cnp.ndarray o
+        if self.keep is None:
+            raise RuntimeError("_StepProgram: not made")
+        for o in self.written[phase]:
+            if not cnp.PyArray_ISWRITEABLE(o):
+                raise ValueError(f"{fn}: an array it writes (shape {_shape(o)}) was made "
+                                 f"read-only")
+        return 0
 
     cdef int _apart(self, cnp.ndarray a, str name) except -1:
         """a (C-contiguous) shares no memory with an array the program writes."""
@@ -308,11 +394,14 @@ cdef class _StepProgram:
     def update(self, const double[:, ::1] hparams):
         """Make the SGD calls, group g with (lr, momentum, weight_decay) =
         hparams[g]; False (nothing done) when a value is not a finite number
-        >= 0 or a call without velocity is given momentum, for the caller's
-        own update to take (and raise) instead."""
+        >= 0, a call without velocity is given momentum, or an array it writes
+        was made read-only, for the caller's own update to take (and raise)
+        instead."""
         cdef Py_ssize_t i
         cdef int j
         cdef _Op *op
+        if self.keep is None:
+            raise RuntimeError("_StepProgram: not made")
         if hparams.shape[1] != 3:
             raise ValueError(f"_StepProgram: hparams must have 3 columns, got "
                              f"{hparams.shape[1]}")
@@ -327,10 +416,15 @@ cdef class _StepProgram:
                     return False
             if op.e == NULL and hparams[op.group, 1] != 0:
                 return False
+        for o in self.written[2]:
+            if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>o):
+                return False
         cdef double loss
         cdef const double *hp = &hparams[0, 0] if hparams.shape[0] else NULL
+        self.busy += 1
         with nogil:
             self._exec(2, NULL, NULL, 1.0, hp, &loss)
+        self.busy -= 1
         return True
 
     cdef int _exec(self, int phase, void *px, void *pt, double scale, const double *hp,

@@ -171,6 +171,7 @@ class CompiledStep:
         self._loss, self._ignore_index = _loss_kind(loss_func)
         self._updates = _updates(opt, self._layers)
         self._native_sgd = type(opt)._update is SGD._update
+        self._trained = [p for _, p, _, _ in self._updates]
         w0 = self._layers[0][0]
         self.dtype = w0.dtype
         if self.dtype.kind != "f" or any(p.dtype != self.dtype for w, b, _ in self._layers
@@ -202,7 +203,8 @@ class CompiledStep:
             for p in (getattr(layer, "weight", None), getattr(layer, "bias", None)):
                 if p is not None:
                     sig += (id(p), p.requires_grad)
-        sig += (len(g["params"]) for g in self.opt.param_groups)
+        for g in self.opt.param_groups:
+            sig += (id(g), len(g["params"]))
         return tuple(sig)
 
     def _replan_if_changed(self) -> bool:
@@ -279,8 +281,7 @@ class CompiledStep:
         self._prog = prog
         if prog is not None:
             if self._loss == "cross_entropy":
-                if t.dtype != np.int64 or not t.flags.c_contiguous:
-                    t = np.ascontiguousarray(t, dtype=np.int64)
+                t = np.require(t, np.int64, "CA")
             else:
                 t = np.asarray(t.reshape(buf.out[-1].shape), dtype=self.dtype, order="C")
             try:
@@ -330,8 +331,9 @@ class CompiledStep:
         if self._prog is not None and not self._same_arrays(self._prog_bound, self._bound()):
             self._prog = None  # a parameter or its state replaced since forward: from Python
         if self._prog is not None:
-            self._prog.run(1, x, None, 1.0 if self._scale is None else self._scale)
-            if self._prog_sgd and self._native_update(self._prog):
+            self._prog.run(1, x, scale=1.0 if self._scale is None else self._scale)
+            if self._prog_sgd and all(p.requires_grad for p in self._trained) \
+                    and self._native_update(self._prog):
                 for _, p, _, _ in self._updates:
                     p._vc[0] += 1
                 return
@@ -357,8 +359,9 @@ class CompiledStep:
                 K.matmul(dz, buf.out[i - 1], trans_a=True, out=wgrads[i])
         update = self.opt._update
         for group, p, i, kind in self._updates:
-            update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])
-            p._vc[0] += 1
+            if p.requires_grad:  # (frozen since forward: no gradient for it, as eager)
+                update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])
+                p._vc[0] += 1
 
     def _bound(self) -> list:
         """What a program reads from the model and the optimizer: each layer's
@@ -439,6 +442,8 @@ class CompiledStep:
             group_index = {id(g): gi for gi, g in enumerate(self.opt.param_groups)}
             velocities = bound[2 * len(layers) + 1::2]
             for (group, p, i, kind), v in zip(self._updates, velocities, strict=True):
+                if id(group) not in group_index:
+                    raise ValueError("a parameter group was replaced")
                 grad = self._weight_grads[i] if kind == "weight" else buf.bias_grad[i]
                 prog.sgd(2, p._a, grad, v, group_index[id(group)])
         return prog, sgd

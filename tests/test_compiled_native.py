@@ -74,7 +74,7 @@ def _sgd(momentum=0.9, **kw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_native_calls_are_the_python_calls_bit_for_bit(as_bytes, dtype, momentum):
-    kw = dict(as_bytes=as_bytes, dtype=dtype)
+    kw = dict(as_bytes=as_bytes, dtype=dtype, n=44)  # batches of 8 and a last of 4
     native = _run(True, _sgd(momentum, weight_decay=0.01), **kw)
     _assert_same(native, _run(False, _sgd(momentum, weight_decay=0.01), **kw))
     used = native[3]
@@ -128,6 +128,41 @@ def test_replaced_arrays_and_changed_hyper_parameters_are_followed():
     native = _run(True, _sgd(), between=between, n=64)
     _assert_same(native, _run(False, _sgd(), between=between, n=64))
     assert all(prog for prog, _ in native[3])
+    # made again with SGD's updates after each replacement (state made by then)
+    assert all(sgd for _, sgd in native[3][1:])
+
+
+def test_reordered_parameter_groups_and_layers_frozen_between_the_phases():
+    def two_groups(params):
+        return mg.SGD([{"params": params[:2], "lr": 0.1}, {"params": params[2:], "lr": 0.01}],
+                      momentum=0.9)
+
+    def between(i, model, opt):
+        if i == 2:
+            opt.param_groups.reverse()
+    _assert_same(_run(True, two_groups, between=between), _run(False, two_groups,
+                                                                between=between))
+    results = []
+    for native in (True, False):
+        CompiledStep.NATIVE = native
+        try:
+            model = _model()
+            opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            step = compile_step(model, F.cross_entropy, opt)
+            for i, (xb, yb) in enumerate(_batches()):
+                step.forward(xb, yb)
+                if i == 2:  # frozen after forward: eager leaves it without a gradient
+                    w = model.parameters()[0]
+                    w.requires_grad_(False)
+                    before = w.numpy().copy()
+                step.backward_and_update()
+                if i == 2:
+                    assert np.array_equal(w.numpy(), before)
+                    w.requires_grad_(True)
+            results.append([p.numpy().copy() for p in model.parameters()])
+        finally:
+            CompiledStep.NATIVE = True
+    assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
 
 
 def test_a_parameter_replaced_between_forward_and_backward_is_updated_as_eager():
@@ -150,17 +185,29 @@ def test_a_parameter_replaced_between_forward_and_backward_is_updated_as_eager()
     assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
 
 
-def test_a_label_out_of_range_is_left_to_eager():
-    model = _model()
-    step = compile_step(model, F.cross_entropy, mg.SGD(model.parameters(), lr=0.1))
-    xb, yb = _batches()[0]
-    step.step(xb, yb)
-    assert step._prog is not None
-    bad = yb.numpy().copy()
-    bad[3] = 4
-    assert step.forward(xb, mg.Tensor(bad)) is None
-    bad[3] = -1
-    assert step.forward(xb, mg.Tensor(bad)) is None
+@pytest.mark.parametrize("native", [True, False])
+def test_labels_out_of_range_are_left_to_eager_and_any_int_labels_are_taken(native):
+    CompiledStep.NATIVE = native
+    try:
+        model = _model()
+        step = compile_step(model, F.cross_entropy, mg.SGD(model.parameters(), lr=0.1))
+        xb, yb = _batches()[0]
+        step.step(xb, yb)
+        assert (step._prog is not None) == native
+        bad = yb.numpy().copy()
+        bad[3] = 4
+        assert step.forward(xb, mg.Tensor(bad)) is None
+        bad[3] = -1
+        assert step.forward(xb, mg.Tensor(bad)) is None
+        raw = np.zeros(8 * 8 + 1, np.uint8)  # int64 labels at an odd address
+        odd = np.frombuffer(raw.data, np.int64, 8, offset=1)
+        odd[:] = yb.numpy()
+        assert not odd.flags.aligned
+        want = step.forward(xb, yb)
+        for labels in (odd, yb.numpy().astype(np.int32), yb.numpy()[::-1].copy()[::-1]):
+            assert np.array_equal(step.forward(xb, mg.Tensor(labels)), want)
+    finally:
+        CompiledStep.NATIVE = True
 
 
 def _program(n=4, k=3, c=2, u8=False, dtype=np.float32, z=None):
@@ -193,7 +240,7 @@ def test_the_program_checks_the_batch():
         over.run(0, base[4:16].reshape(4, 3), t)
     with pytest.raises(ValueError, match="phase"):
         prog.run(2, x, t)
-    with pytest.raises(ValueError, match="needs x and targets"):
+    with pytest.raises(ValueError, match="needs targets"):
         prog.run(0, x)
     u8, *_ = _program(u8=True)
     with pytest.raises(TypeError, match="uint8"):
@@ -226,6 +273,60 @@ def test_the_program_checks_its_arrays_when_made():
         prog.bias_grad(3, z, np.empty(2, np.float32))
     with pytest.raises(TypeError, match="float32 or float64"):
         K.StepProgram(np.int32, 4, 3, False, True, 2)
+
+
+def test_a_refused_call_leaves_the_program_as_it_was():
+    prog, w, z, dz = _program()
+    x, t = np.ones((4, 3), np.float32), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="logits"):  # checked after its arrays were bound
+        prog.softmax_cross_entropy(0, np.zeros((64, 2), np.float32), np.zeros((64, 2),
+                                                                             np.float32))
+    with pytest.raises(ValueError, match="shape"):  # out checked after its shapes were set
+        prog.matmul(1, z, np.ones((2, 50), np.float32), np.empty((3, 3), np.float32), False)
+    assert prog.run(0, x, t) == pytest.approx(np.log(2))
+    prog.run(1, x)
+    # outputs bound before a refused one are not kept: x may still use their memory
+    base = np.zeros(40, np.float32)
+    h = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match="dx has shape"):
+        prog.head(0, h, w, None, base[:8].reshape(4, 2), base[8:16].reshape(4, 2),
+                  np.empty((4, 4), np.float32), False)
+    assert prog.run(0, base[:12].reshape(4, 3) + 1, t) == pytest.approx(np.log(2))
+    assert prog.run(0, base[:12].reshape(4, 3), t) == pytest.approx(np.log(2))
+
+
+def test_calls_are_refused_in_the_wrong_phase_and_while_unmade():
+    prog, w, z, dz = _program()
+    p, g = np.ones(3, np.float32), np.ones(3, np.float32)
+    for bad in (lambda: prog.sgd(0, p, g, None, 0), lambda: prog.sgd(1, p, g, None, 0),
+                lambda: prog.linear(2, None, w, None, np.empty((4, 2), np.float32), False),
+                lambda: prog.softmax_cross_entropy(1, z, np.empty((4, 2), np.float32)),
+                lambda: prog.bias_grad(-1, z, np.empty(2, np.float32))):
+        with pytest.raises(ValueError, match="phase"):
+            bad()
+    with pytest.raises(TypeError):
+        prog.run(1)  # x is needed by every phase that runs
+    with pytest.raises(RuntimeError, match="already made"):
+        prog.__init__(np.float32, 4, 3, False, True, 2)
+    unmade = K.StepProgram.__new__(K.StepProgram)
+    with pytest.raises(RuntimeError, match="not made"):
+        unmade.bias_grad(1, z, np.empty(2, np.float32))
+    with pytest.raises(RuntimeError, match="not made"):
+        unmade.update(np.zeros((1, 3)))
+
+
+def test_an_output_made_read_only_later_is_not_written():
+    prog, w, z, dz = _program()
+    p, g = np.ones(3, np.float32), np.ones(3, np.float32)
+    prog.sgd(2, p, g, None, 0)
+    p.flags.writeable = False
+    assert prog.update(np.array([[0.5, 0.0, 0.0]])) is False
+    assert np.array_equal(p, np.ones(3, np.float32))
+    x, t = np.ones((4, 3), np.float32), np.zeros(4, np.int64)
+    prog.run(0, x, t)  # a phase that does not write p still runs
+    z.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        prog.run(0, x, t)
 
 
 def test_update_refuses_values_sgd_would_refuse():
