@@ -1,7 +1,7 @@
 # The compiled training step's kernel calls, checked once and replayed without
 # the GIL (included by _kernels.pyx; used by minigrad.compiled).
 
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memset
 from libc.math cimport isfinite
 
@@ -391,40 +391,46 @@ cdef class _StepProgram:
                                  f"memory")
         return 0
 
-    def update(self, const double[:, ::1] hparams):
+    def update(self, hparams):
         """Make the SGD calls, group g with (lr, momentum, weight_decay) =
-        hparams[g]; False (nothing done) when a value is not a finite number
-        >= 0, a call without velocity is given momentum, or an array it writes
-        was made read-only, for the caller's own update to take (and raise)
-        instead."""
-        cdef Py_ssize_t i
-        cdef int j
+        hparams[3 g: 3 g + 3] (a sequence of numbers); False (nothing done)
+        when a value is not a finite number >= 0, a call without velocity is
+        given momentum, or an array it writes was made read-only, for the
+        caller's own update to take (and raise) instead."""
+        cdef Py_ssize_t i, count
+        cdef double *hp
         cdef _Op *op
         if self.keep is None:
             raise RuntimeError("_StepProgram: not made")
-        if hparams.shape[1] != 3:
-            raise ValueError(f"_StepProgram: hparams must have 3 columns, got "
-                             f"{hparams.shape[1]}")
-        for i in range(self.count):
-            op = &self.ops[i]
-            if op.code != _OP_SGD:
-                continue
-            if op.group >= hparams.shape[0]:
-                raise ValueError(f"_StepProgram: no hyper-parameters for group {op.group}")
-            for j in range(3):
-                if not (isfinite(hparams[op.group, j]) and hparams[op.group, j] >= 0):
-                    return False
-            if op.e == NULL and hparams[op.group, 1] != 0:
-                return False
+        values = hparams if type(hparams) is list else list(hparams)
+        count = len(values)
+        if count % 3:
+            raise ValueError(f"_StepProgram: hparams must hold 3 numbers a group, got {count}")
         for o in self.written[2]:
             if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>o):
                 return False
-        cdef double loss
-        cdef const double *hp = &hparams[0, 0] if hparams.shape[0] else NULL
-        self.busy += 1
-        with nogil:
-            self._exec(2, NULL, NULL, 1.0, hp, &loss)
-        self.busy -= 1
+        hp = <double *>malloc((count + 1) * sizeof(double))
+        if hp == NULL:
+            raise MemoryError("_StepProgram: out of memory")
+        try:
+            for i in range(count):
+                hp[i] = values[i]  # TypeError if not a number
+                if not (isfinite(hp[i]) and hp[i] >= 0):
+                    return False
+            for i in range(self.count):
+                op = &self.ops[i]
+                if op.code != _OP_SGD:
+                    continue
+                if 3 * op.group + 2 >= count:
+                    raise ValueError(f"_StepProgram: no hyper-parameters for group {op.group}")
+                if op.e == NULL and hp[3 * op.group + 1] != 0:
+                    return False
+            self.busy += 1
+            with nogil:
+                self._exec(2, NULL, NULL, 1.0, hp, NULL)
+            self.busy -= 1
+        finally:
+            free(hp)
         return True
 
     cdef int _exec(self, int phase, void *px, void *pt, double scale, const double *hp,

@@ -33,6 +33,7 @@ Inputs given as bytes (a ``ByteBatch`` of ``minigrad.data.ScaledBytes``) are
 read as bytes: the first layer's forward product and weight gradient convert
 them (``bytes / scale``) while packing, with eager's arithmetic.
 """
+import operator
 from typing import Any
 
 import numpy as np
@@ -188,7 +189,6 @@ class CompiledStep:
         self._n = 0
         self._head = False
         self._prog, self._prog_bound, self._prog_sgd = None, [], False
-        self._hparams: np.ndarray | None = None
         # the weights eager's backward would read (of layers that record a node)
         self._saved = [w for (w, _, _), t, dx in zip(self._layers, trained, self._needs_dx,
                                                       strict=True) if t or dx]
@@ -281,7 +281,8 @@ class CompiledStep:
         self._prog = prog
         if prog is not None:
             if self._loss == "cross_entropy":
-                t = np.require(t, np.int64, "CA")
+                if t.dtype != np.int64 or not t.flags.carray:
+                    t = np.require(t, np.int64, "CA")
             else:
                 t = np.asarray(t.reshape(buf.out[-1].shape), dtype=self.dtype, order="C")
             try:
@@ -379,7 +380,7 @@ class CompiledStep:
 
     @staticmethod
     def _same_arrays(a: list, b: list) -> bool:
-        return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(map(operator.is_, a, b))
 
     def _program(self, buf: _Buffers, x: np.ndarray, u8: bool, head: bool) -> Any:
         """The program of this step on buf, made again when an array it reads was
@@ -452,18 +453,15 @@ class CompiledStep:
         """SGD's updates by the program, with each group's hyper-parameters read
         now; False (nothing done) where SGD._update must make them instead
         (dampening, Nesterov, momentum before its buffer exists, a bad value)."""
-        groups = self.opt.param_groups
-        hp = self._hparams
-        if hp is None or len(hp) != len(groups):
-            hp = self._hparams = np.empty((len(groups), 3))
+        hp = []
+        for g in self.opt.param_groups:
+            if g["dampening"] or g["nesterov"]:
+                return False
+            hp += (g["lr"], g["momentum"], g["weight_decay"])
         try:
-            for gi, g in enumerate(groups):
-                if g["dampening"] or g["nesterov"]:
-                    return False
-                hp[gi] = g["lr"], g["momentum"], g["weight_decay"]
-        except (TypeError, ValueError):
+            return prog.update(hp)
+        except (TypeError, ValueError):  # not numbers: SGD._update raises its own error
             return False
-        return prog.update(hp)
 
     def step(self, xb: Any, yb: Any) -> np.ndarray | None:
         """forward then backward_and_update: one training step; the loss (None:

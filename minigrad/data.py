@@ -14,6 +14,7 @@ __all__ = ["ByteBatch", "DataLoader", "DataLoaders", "ScaledBytes", "TensorDatas
            "default_collate"]
 
 _STORAGE = Tensor.__dict__["_a"]  # the slot a Tensor keeps its array in
+_NO_VALUES = np.empty(0)  # a ByteBatch's storage until its floats are made (then None)
 
 
 def _from_bytes(raw, scale, dtype):
@@ -85,7 +86,7 @@ class ScaledBytes:
     def batch(self, rows: Any) -> "ByteBatch":
         """The samples at ``rows`` (a slice or indices) as a ByteBatch."""
         raw = self.data[rows] if isinstance(rows, slice) else self.data.take(rows, axis=0)
-        return ByteBatch(raw, self.scale, self.dtype)
+        return ByteBatch._checked(raw, self.scale, self.dtype)
 
     def __repr__(self) -> str:
         return f"ScaledBytes(shape={self.shape}, scale={self.scale}, dtype={self.dtype})"
@@ -103,8 +104,18 @@ class ByteBatch(Tensor):
             raise TypeError(f"ByteBatch: raw must be a numpy.ndarray of dtype uint8, got "
                             f"{getattr(raw, 'dtype', type(raw).__name__)}")
         self.bytes, (self.scale, self._dtype) = raw, _scale_dtype("ByteBatch", scale, dtype)
-        super().__init__(np.empty(0, self._dtype))
+        super().__init__(_NO_VALUES)
         _STORAGE.__set__(self, None)
+
+    @classmethod
+    def _checked(cls, raw: np.ndarray, scale: float, dtype: np.dtype) -> "ByteBatch":
+        """A ByteBatch of uint8 raw with a scale and dtype ScaledBytes checked
+        (the DataLoader's batches: no checks again)."""
+        b = cls.__new__(cls)
+        b.bytes, b.scale, b._dtype = raw, scale, dtype
+        Tensor.__init__(b, _NO_VALUES)
+        _STORAGE.__set__(b, None)
+        return b
 
     @property  # type: ignore[override]
     def _a(self) -> np.ndarray:
@@ -264,11 +275,16 @@ class DataLoader:
         n, bs = self.n, self.batch_size
         rng = self.generator if self.generator is not None else global_generator()
         order = rng.permutation(n) if self.shuffle else None
+        if order is not None and self._arrays is not None:
+            # each batch's rows in memory order, for np.take: the same batch, ~35%
+            # faster; sorted here for the whole pass rather than batch by batch
+            full = n // bs * bs
+            order[:full].reshape(-1, bs).sort(axis=1)
+            order[full:].sort()
         for start in range(0, len(self) * bs, bs):
             stop = min(start + bs, n)
             if self._arrays is not None:
-                # shuffled: rows in memory order, by np.take: the same batch, ~35% faster
-                rows = slice(start, stop) if order is None else np.sort(order[start:stop])
+                rows = slice(start, stop) if order is None else order[start:stop]
                 yield [_rows(a, rows) for a in self._arrays]
             else:
                 rows = range(start, stop) if order is None else order[start:stop].tolist()

@@ -312,7 +312,7 @@ def test_calls_are_refused_in_the_wrong_phase_and_while_unmade():
     with pytest.raises(RuntimeError, match="not made"):
         unmade.bias_grad(1, z, np.empty(2, np.float32))
     with pytest.raises(RuntimeError, match="not made"):
-        unmade.update(np.zeros((1, 3)))
+        unmade.update([0.1, 0.0, 0.0])
 
 
 def test_an_output_made_read_only_later_is_not_written():
@@ -320,7 +320,7 @@ def test_an_output_made_read_only_later_is_not_written():
     p, g = np.ones(3, np.float32), np.ones(3, np.float32)
     prog.sgd(2, p, g, None, 0)
     p.flags.writeable = False
-    assert prog.update(np.array([[0.5, 0.0, 0.0]])) is False
+    assert prog.update([0.5, 0.0, 0.0]) is False
     assert np.array_equal(p, np.ones(3, np.float32))
     x, t = np.ones((4, 3), np.float32), np.zeros(4, np.int64)
     prog.run(0, x, t)  # a phase that does not write p still runs
@@ -335,13 +335,17 @@ def test_update_refuses_values_sgd_would_refuse():
     v = np.zeros(5, np.float32)
     prog.sgd(2, p, g, None, 0)
     for bad in ([np.nan, 0, 0], [-0.1, 0, 0], [0.1, 0.9, 0]):  # the last: no velocity
-        assert prog.update(np.array([bad])) is False
+        assert prog.update(bad) is False
         assert np.array_equal(p, np.ones(5, np.float32))
-    assert prog.update(np.array([[0.5, 0.0, 0.0]])) is True
+    assert prog.update([0.5, 0.0, 0.0]) is True
     assert np.array_equal(p, np.zeros(5, np.float32))
     prog2 = K.StepProgram(np.float32, 4, 3, False, True, 2)
     prog2.sgd(2, p, g, v, 0)
-    assert prog2.update(np.array([[0.5, 0.5, 0.0]])) is True
+    assert prog2.update([0.5, 0.5, 0.0]) is True
     assert np.array_equal(v, g) and np.array_equal(p, -g / 2)
     with pytest.raises(ValueError, match="group 0"):
-        prog2.update(np.zeros((0, 3)))
+        prog2.update([])
+    with pytest.raises(ValueError, match="3 numbers"):
+        prog2.update([0.5, 0.5])
+    with pytest.raises(TypeError):
+        prog2.update(["fast", 0.5, 0.0])

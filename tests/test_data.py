@@ -116,3 +116,22 @@ def test_unseeded_shuffle_follows_manual_seed_as_in_pytorch():
     assert first[0] != first[1]  # a new order every pass
     mg.manual_seed(4)
     assert orders() != first
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shuffled_array_batches_are_the_permutations_slices_in_row_order(drop_last):
+    from minigrad.data import ScaledBytes
+    n, bs = 23, 5
+    x8 = np.arange(n * 2, dtype=np.uint8).reshape(n, 2)
+    y = np.arange(n)
+    order = np.random.default_rng(4).permutation(n)
+    want = [np.sort(order[s:s + bs]) for s in range(0, n, bs)]
+    if drop_last:
+        want = want[:-1]
+    for xs, scale in ((x8.astype(np.float32), 1), (ScaledBytes(x8, 2), 2)):
+        got = list(DataLoader((xs, y), bs, shuffle=True, seed=4, drop_last=drop_last))
+        assert len(got) == len(want)
+        for (xb, yb), rows in zip(got, want, strict=True):
+            assert yb.numpy().tolist() == rows.tolist()
+            assert xb.dtype == np.float32
+            np.testing.assert_array_equal(xb.numpy(), x8[rows] / scale)
