@@ -402,7 +402,7 @@ cdef class _StepProgram:
         cdef _Op *op
         if self.keep is None:
             raise RuntimeError("_StepProgram: not made")
-        values = hparams if type(hparams) is list else list(hparams)
+        values = tuple(hparams)  # its own copy: a value's __float__ may change the caller's
         count = len(values)
         if count % 3:
             raise ValueError(f"_StepProgram: hparams must hold 3 numbers a group, got {count}")

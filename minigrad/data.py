@@ -53,7 +53,23 @@ class ScaledBytes:
         if data.ndim < 1:
             raise ValueError("ScaledBytes: data must have at least one dimension (the samples)")
         scale, dtype = _scale_dtype("ScaledBytes", scale, dtype)
-        self.data, self.scale, self.dtype = np.ascontiguousarray(data), scale, dtype
+        self._data, self._scale, self._dtype = np.ascontiguousarray(data), scale, dtype
+
+    # read-only: checked once here, then trusted by every batch
+    @property
+    def data(self) -> np.ndarray:
+        """The uint8 samples (C-contiguous)."""
+        return self._data
+
+    @property
+    def scale(self) -> float:
+        """The divisor: a sample reads as ``data / scale``."""
+        return self._scale
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floats' dtype (float32 or float64)."""
+        return self._dtype
 
     @property
     def shape(self) -> tuple[int, ...]:

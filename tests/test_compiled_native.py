@@ -349,3 +349,18 @@ def test_update_refuses_values_sgd_would_refuse():
         prog2.update([0.5, 0.5])
     with pytest.raises(TypeError):
         prog2.update(["fast", 0.5, 0.0])
+
+
+def test_update_reads_its_own_copy_of_the_values():
+    prog = K.StepProgram(np.float32, 4, 3, False, True, 2)
+    p, g = np.ones(5, np.float32), np.ones(5, np.float32)
+    prog.sgd(2, p, g, None, 0)
+    hp = []
+
+    class Shrinking:  # clears the caller's list while it is read
+        def __float__(self):
+            hp.clear()
+            return 0.5
+    hp += [Shrinking(), 0.0, 0.0] * 100
+    assert prog.update(hp) is True  # read past the list's end when update read it in place
+    assert hp == [] and np.array_equal(p, np.full(5, 0.5, np.float32))

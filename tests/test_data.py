@@ -135,3 +135,13 @@ def test_shuffled_array_batches_are_the_permutations_slices_in_row_order(drop_la
             assert yb.numpy().tolist() == rows.tolist()
             assert xb.dtype == np.float32
             np.testing.assert_array_equal(xb.numpy(), x8[rows] / scale)
+
+
+def test_scaled_bytes_fields_are_read_only():
+    from minigrad.data import ScaledBytes
+    sb = ScaledBytes(np.zeros((3, 2), np.uint8), 2, np.float64)
+    for name, value in (("data", np.zeros((3, 2))), ("scale", 0), ("dtype", "float32")):
+        with pytest.raises(AttributeError):
+            setattr(sb, name, value)
+    b = sb.batch(np.array([2, 0]))
+    assert b.scale == 2.0 and b.dtype == np.float64 and b.bytes.dtype == np.uint8
