@@ -317,7 +317,8 @@ cdef class _StepProgram:
             raise ValueError(f"{fn}: run takes phase 0 or 1, got {phase}")
         if phase == 0 and targets is None:
             raise ValueError(f"{fn}: phase 0 needs targets")
-        self._writeable(phase, fn)
+        if not self._writeable(phase):
+            raise ValueError(f"{fn}: an array phase {phase} writes was made read-only")
         X = _array(x, fn, "x")
         if self.input_u8:
             if cnp.PyArray_TYPE(X) != cnp.NPY_UINT8:
@@ -368,16 +369,15 @@ cdef class _StepProgram:
             raise MemoryError(f"{fn}: out of memory")
         return loss
 
-    cdef int _writeable(self, int phase, str fn) except -1:
-        """Every array the phase writes is still writeable."""
+    cdef int _writeable(self, int phase) except -1:
+        """1 if every array the phase writes is still writeable, else 0."""
         cdef cnp.ndarray o
         if self.keep is None:
             raise RuntimeError("_StepProgram: not made")
         for o in self.written[phase]:
             if not cnp.PyArray_ISWRITEABLE(o):
-                raise ValueError(f"{fn}: an array it writes (shape {_shape(o)}) was made "
-                                 f"read-only")
-        return 0
+                return 0
+        return 1
 
     cdef int _apart(self, cnp.ndarray a, str name) except -1:
         """a (C-contiguous) shares no memory with an array the program writes."""
@@ -400,15 +400,12 @@ cdef class _StepProgram:
         cdef Py_ssize_t i, count
         cdef double *hp
         cdef _Op *op
-        if self.keep is None:
-            raise RuntimeError("_StepProgram: not made")
+        if not self._writeable(2):
+            return False
         values = tuple(hparams)  # its own copy: a value's __float__ may change the caller's
         count = len(values)
         if count % 3:
             raise ValueError(f"_StepProgram: hparams must hold 3 numbers a group, got {count}")
-        for o in self.written[2]:
-            if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>o):
-                return False
         hp = <double *>malloc((count + 1) * sizeof(double))
         if hp == NULL:
             raise MemoryError("_StepProgram: out of memory")

@@ -40,6 +40,7 @@ import numpy as np
 
 import minigrad.ops.losses as L
 from minigrad import kernels as K
+from minigrad.compiled_calls import Direct, backward_calls, forward_calls
 from minigrad.data import ByteBatch
 from minigrad.nn.layers import (
     BCEWithLogitsLoss,
@@ -289,29 +290,12 @@ class CompiledStep:
                 loss = prog.run(0, x, t, 1.0 if scale is None else scale)
             except ValueError:  # e.g. a label out of range: eager raises its own error
                 return None
-            self._x, self._n, self._scale, self._head = x, n, scale, head
-            self._versions = [w._vc[0] for w in self._saved]
-            return np.asarray(loss, self.dtype)
-        h = x
-        for (w, b, relu), out in zip(layers[:-1] if head else layers, buf.out, strict=False):
-            h = K.linear(h, w._a, None if b is None else b._a, relu=relu, trans_w=True, out=out,
-                         scale=scale if h is x else None)
-        z, dz = buf.out[-1], buf.dout[-1]
-        try:
-            if head:
-                w, b, _ = layers[-1]
-                loss, *_ = K.linear_cross_entropy(
-                    h, w._a, None if b is None else b._a, t, relu=layers[-2][2],
-                    input_grad=self._needs_dx[-1], logits_out=z, grad_out=dz,
-                    input_grad_out=buf.dz[-2] if self._needs_dx[-1] else None)
-            elif self._loss == "cross_entropy":
-                loss, _ = K.softmax_cross_entropy(z, t, out=dz)
-            else:
-                t = np.asarray(t.reshape(z.shape), dtype=self.dtype, order="C")
-                loss, _ = (K.bce_with_logits if self._loss == "bce" else K.mnist_loss)(
-                    z, t, out=dz)
-        except ValueError:  # e.g. a label out of range: eager raises its own error
-            return None
+        else:
+            sink = Direct(x, t, scale)
+            forward_calls(sink, layers, buf, self._loss, head, self._needs_dx)
+            if sink.refused:
+                return None
+            loss = sink.value
         self._x, self._n, self._scale, self._head = x, n, scale, head
         self._versions = [w._vc[0] for w in self._saved]
         return np.asarray(loss, self.dtype)
@@ -328,7 +312,6 @@ class CompiledStep:
                     f"operation: weight of shape {w.shape} is at version {w._vc[0]}; "
                     f"expected version {version} (as eager backward() refuses)")
         buf = self._buffers[n]
-        layers, wgrads, needs_dx = self._layers, self._weight_grads, self._needs_dx
         if self._prog is not None and not self._same_arrays(self._prog_bound, self._bound()):
             self._prog = None  # a parameter or its state replaced since forward: from Python
         if self._prog is not None:
@@ -338,30 +321,14 @@ class CompiledStep:
                 for _, p, _, _ in self._updates:
                     p._vc[0] += 1
                 return
-            layers = ()  # the gradients are made: only the updates remain
-        last = len(layers) - 1
-        for i in range(last, -1, -1):
-            w, b, relu = layers[i]
-            dz = buf.dz[i]
-            # the fused head's forward already left the layer below it its dz
-            relu = relu and not (self._head and i == last - 1)
-            if relu and b is None:
-                K.relu_backward(buf.dout[i], buf.out[i], out=dz)
-            elif relu:
-                K.relu_backward_bias_grad(buf.dout[i], buf.out[i], out=dz,
-                                          bias_out=buf.bias_grad[i])
-            elif b is not None:
-                K.bias_grad(dz, out=buf.bias_grad[i])
-            if needs_dx[i] and not (self._head and i == last):
-                K.matmul(dz, w._a, out=buf.dout[i - 1])
-            if w.requires_grad and i == 0:
-                K.matmul(dz, x, trans_a=True, out=wgrads[0], scale=self._scale)
-            elif w.requires_grad:
-                K.matmul(dz, buf.out[i - 1], trans_a=True, out=wgrads[i])
+        else:
+            backward_calls(Direct(x, scale=self._scale), self._layers, buf, self._head,
+                           self._needs_dx, self._weight_grads)
         update = self.opt._update
         for group, p, i, kind in self._updates:
             if p.requires_grad:  # (frozen since forward: no gradient for it, as eager)
-                update(group, p, p._a, wgrads[i] if kind == "weight" else buf.bias_grad[i])
+                grad = self._weight_grads[i] if kind == "weight" else buf.bias_grad[i]
+                update(group, p, p._a, grad)
                 p._vc[0] += 1
 
     def _bound(self) -> list:
@@ -403,39 +370,11 @@ class CompiledStep:
     def _make_program(self, buf, k, u8, head, bound):
         """The calls of ``forward`` and ``backward_and_update`` on buf, in their
         order, as a kernels.StepProgram, and whether it makes the updates."""
-        layers, needs_dx = self._layers, self._needs_dx
+        layers = self._layers
         prog = K.StepProgram(self.dtype, len(buf.out[0]), k, u8, self._loss == "cross_entropy",
                              layers[-1][0].shape[0])
-        h = None  # the input
-        for (w, b, relu), out in zip(layers[:-1] if head else layers, buf.out, strict=False):
-            prog.linear(0, h, w._a, None if b is None else b._a, out, relu)
-            h = out
-        z, dz = buf.out[-1], buf.dout[-1]
-        if head:
-            w, b, _ = layers[-1]
-            prog.head(0, h, w._a, None if b is None else b._a, z, dz,
-                      buf.dz[-2] if needs_dx[-1] else None, layers[-2][2])
-        elif self._loss == "cross_entropy":
-            prog.softmax_cross_entropy(0, z, dz)
-        else:
-            kernel = "bce_with_logits" if self._loss == "bce" else "mnist_loss"
-            prog.loss(0, K.KERNEL_ID[kernel], z, dz)
-        last = len(layers) - 1
-        for i in range(last, -1, -1):
-            w, b, relu = layers[i]
-            dz = buf.dz[i]
-            relu = relu and not (head and i == last - 1)
-            if relu and b is None:
-                prog.binary(1, K.KERNEL_ID["relu_backward"], buf.dout[i], buf.out[i], dz)
-            elif relu:
-                prog.relu_backward_bias_grad(1, buf.dout[i], buf.out[i], dz, buf.bias_grad[i])
-            elif b is not None:
-                prog.bias_grad(1, dz, buf.bias_grad[i])
-            if needs_dx[i] and not (head and i == last):
-                prog.matmul(1, dz, w._a, buf.dout[i - 1], False)
-            if w.requires_grad:
-                prog.matmul(1, dz, None if i == 0 else buf.out[i - 1], self._weight_grads[i],
-                            True)
+        forward_calls(prog, layers, buf, self._loss, head, self._needs_dx)
+        backward_calls(prog, layers, buf, head, self._needs_dx, self._weight_grads)
         # SGD's updates once its first update has made every parameter's state
         state = bound[2 * len(layers)::2]
         sgd = self._native_sgd and all(st is not None for st in state)

@@ -142,46 +142,48 @@ def test_reordered_parameter_groups_and_layers_frozen_between_the_phases():
             opt.param_groups.reverse()
     _assert_same(_run(True, two_groups, between=between), _run(False, two_groups,
                                                                 between=between))
-    results = []
-    for native in (True, False):
-        CompiledStep.NATIVE = native
-        try:
-            model = _model()
-            opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
-            step = compile_step(model, F.cross_entropy, opt)
-            for i, (xb, yb) in enumerate(_batches()):
-                step.forward(xb, yb)
-                if i == 2:  # frozen after forward: eager leaves it without a gradient
-                    w = model.parameters()[0]
-                    w.requires_grad_(False)
-                    before = w.numpy().copy()
-                step.backward_and_update()
-                if i == 2:
-                    assert np.array_equal(w.numpy(), before)
-                    w.requires_grad_(True)
-            results.append([p.numpy().copy() for p in model.parameters()])
-        finally:
-            CompiledStep.NATIVE = True
+
+    def freeze(i, model):
+        if i != 2:
+            return None
+        w = model.parameters()[0]  # frozen after forward: eager leaves it without a gradient
+        w.requires_grad_(False)
+        before = w.numpy().copy()
+
+        def check():
+            assert np.array_equal(w.numpy(), before)
+            w.requires_grad_(True)
+        return check
+    results = [_train_between_phases(native, freeze) for native in (True, False)]
     assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
 
 
+def _train_between_phases(native, mid):
+    """Parameters after compiled steps (natively or from Python), with
+    mid(i, model) run between step i's forward and backward_and_update; what
+    it returns, if not None, runs after that step."""
+    CompiledStep.NATIVE = native
+    try:
+        model = _model()
+        opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        step = compile_step(model, F.cross_entropy, opt)
+        for i, (xb, yb) in enumerate(_batches()):
+            step.forward(xb, yb)
+            after = mid(i, model)
+            step.backward_and_update()
+            if after is not None:
+                after()
+        return [p.numpy().copy() for p in model.parameters()]
+    finally:
+        CompiledStep.NATIVE = True
+
+
 def test_a_parameter_replaced_between_forward_and_backward_is_updated_as_eager():
-    results = []
-    for native in (True, False):
-        CompiledStep.NATIVE = native
-        try:
-            model = _model()
-            opt = mg.SGD(model.parameters(), lr=0.1, momentum=0.9)
-            step = compile_step(model, F.cross_entropy, opt)
-            for i, (xb, yb) in enumerate(_batches()):
-                step.forward(xb, yb)
-                if i == 2:
-                    b = model.parameters()[1]
-                    b.data = b.numpy() + 1
-                step.backward_and_update()
-            results.append([p.numpy().copy() for p in model.parameters()])
-        finally:
-            CompiledStep.NATIVE = True
+    def replace(i, model):
+        if i == 2:
+            b = model.parameters()[1]
+            b.data = b.numpy() + 1
+    results = [_train_between_phases(native, replace) for native in (True, False)]
     assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
 
 
