@@ -25,7 +25,9 @@
 /* This path is taken for stride 1 when an expanded image stays modest. */
 static int FN(conv_folded_ok)(const mg_conv2d_geom *g)
 {
-    if (g->sh != 1 || g->sw != 1 || g->n < 1 || g->oh < 1 || g->ow < 1) return 0;
+    if (g->sh != 1 || g->sw != 1 || g->ph < 0 || g->pw < 0 || g->n < 1 || g->oh < 1 ||
+        g->ow < 1)
+        return 0;
     double hp = (double)g->h + 2 * g->ph, wp = (double)g->w + 2 * g->pw;
     double waste = hp * wp / ((double)g->oh * g->ow);
     /* each thread keeps a few expanded images */

@@ -61,35 +61,61 @@ static void FN(conv_cols)(const mg_conv2d_geom *g, ptrdiff_t off, ptrdiff_t *lo,
     *hi = b < a ? a : b;
 }
 
-/* col (K x T, T = (r1 - r0) * ow) = the windows of output rows [r0, r1) of the
- * image x, rows ordered (channel, i, j) like w's columns; zeros for padding. */
+/* The im2col rows of one channel (kh * kw rows, T apart): the windows of
+ * output rows [r0, r1) of its plane, zeros for padding. */
+static void FN(im2col_plane)(const mg_conv2d_geom *g, const MG_T *plane, ptrdiff_t r0,
+                             ptrdiff_t r1, MG_T *rows, ptrdiff_t T)
+{
+    for (ptrdiff_t i = 0; i < g->kh; i++)
+        for (ptrdiff_t j = 0; j < g->kw; j++) {
+            MG_T *row = rows + (i * g->kw + j) * T;
+            ptrdiff_t off = j * g->dw - g->pw, lo, hi;
+            FN(conv_cols)(g, off, &lo, &hi);
+            for (ptrdiff_t r = r0; r < r1; r++) {
+                MG_T *dst = row + (r - r0) * g->ow;
+                ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
+                if (ih < 0 || ih >= g->h) {
+                    memset(dst, 0, (size_t)g->ow * sizeof(MG_T));
+                    continue;
+                }
+                const MG_T *src = plane + ih * g->w + off;
+                for (ptrdiff_t o = 0; o < lo; o++) dst[o] = 0;
+                if (g->sw == 1)
+                    memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(MG_T));
+                else
+                    for (ptrdiff_t o = lo; o < hi; o++) dst[o] = src[o * g->sw];
+                for (ptrdiff_t o = hi; o < g->ow; o++) dst[o] = 0;
+            }
+        }
+}
+
+/* The adjoint of im2col_plane: adds the rows' elements into the plane. */
+static void FN(col2im_plane)(const mg_conv2d_geom *g, const MG_T *rows, ptrdiff_t r0,
+                             ptrdiff_t r1, ptrdiff_t T, MG_T *plane)
+{
+    for (ptrdiff_t i = 0; i < g->kh; i++)
+        for (ptrdiff_t j = 0; j < g->kw; j++) {
+            const MG_T *row = rows + (i * g->kw + j) * T;
+            ptrdiff_t off = j * g->dw - g->pw, lo, hi;
+            FN(conv_cols)(g, off, &lo, &hi);
+            for (ptrdiff_t r = r0; r < r1; r++) {
+                ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
+                if (ih < 0 || ih >= g->h) continue;
+                const MG_T *src = row + (r - r0) * g->ow;
+                MG_T *dst = plane + ih * g->w + off;
+                for (ptrdiff_t o = lo; o < hi; o++) dst[o * g->sw] += src[o];
+            }
+        }
+}
+
+/* col (K x T) = the windows of output rows [r0, r1) of the image x, rows
+ * ordered (channel, i, j) like w's columns, in columns [0, (r1 - r0) ow). */
 static void FN(im2col_ld)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t r0,
                           ptrdiff_t r1, MG_T *col, ptrdiff_t T)
 {
-    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
-        const MG_T *plane = x + c * g->h * g->w;
-        for (ptrdiff_t i = 0; i < g->kh; i++)
-            for (ptrdiff_t j = 0; j < g->kw; j++) {
-                MG_T *row = col + ((c * g->kh + i) * g->kw + j) * T;
-                ptrdiff_t off = j * g->dw - g->pw, lo, hi;
-                FN(conv_cols)(g, off, &lo, &hi);
-                for (ptrdiff_t r = r0; r < r1; r++) {
-                    MG_T *dst = row + (r - r0) * g->ow;
-                    ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
-                    if (ih < 0 || ih >= g->h) {
-                        memset(dst, 0, (size_t)g->ow * sizeof(MG_T));
-                        continue;
-                    }
-                    const MG_T *src = plane + ih * g->w + off;
-                    for (ptrdiff_t o = 0; o < lo; o++) dst[o] = 0;
-                    if (g->sw == 1)
-                        memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(MG_T));
-                    else
-                        for (ptrdiff_t o = lo; o < hi; o++) dst[o] = src[o * g->sw];
-                    for (ptrdiff_t o = hi; o < g->ow; o++) dst[o] = 0;
-                }
-            }
-    });
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c,
+                FN(im2col_plane)(g, x + c * g->h * g->w, r0, r1,
+                                 col + c * g->kh * g->kw * T, T));
 }
 
 static void FN(im2col)(const mg_conv2d_geom *g, const MG_T *x, ptrdiff_t r0,
@@ -104,22 +130,9 @@ static void FN(col2im)(const mg_conv2d_geom *g, const MG_T *col, ptrdiff_t r0,
                        ptrdiff_t r1, MG_T *dx)
 {
     const ptrdiff_t T = (r1 - r0) * g->ow;
-    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c, {
-        MG_T *plane = dx + c * g->h * g->w;
-        for (ptrdiff_t i = 0; i < g->kh; i++)
-            for (ptrdiff_t j = 0; j < g->kw; j++) {
-                const MG_T *row = col + ((c * g->kh + i) * g->kw + j) * T;
-                ptrdiff_t off = j * g->dw - g->pw, lo, hi;
-                FN(conv_cols)(g, off, &lo, &hi);
-                for (ptrdiff_t r = r0; r < r1; r++) {
-                    ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
-                    if (ih < 0 || ih >= g->h) continue;
-                    const MG_T *src = row + (r - r0) * g->ow;
-                    MG_T *dst = plane + ih * g->w + off;
-                    for (ptrdiff_t o = lo; o < hi; o++) dst[o * g->sw] += src[o];
-                }
-            }
-    });
+    MG_NCHW_FOR(g->c, g->c * g->kh * g->kw * T, c,
+                FN(col2im_plane)(g, col + c * g->kh * g->kw * T, r0, r1, T,
+                                 dx + c * g->h * g->w));
 }
 
 /* Forward of one image. */
@@ -160,6 +173,193 @@ static int FN(conv_bwd_input_image)(const mg_conv2d_geom *g, const MG_T *dy,
     return rc;
 }
 
+/* For images of few output positions, im2col and col2im go through a table:
+ * the offset in an input plane that each (tap, output position) reads, -1
+ * for padding -- the same for every image and channel (kh kw ohw entries). */
+static ptrdiff_t *FN(conv_taps)(const mg_conv2d_geom *g)
+{
+    const ptrdiff_t ohw = g->oh * g->ow;
+    ptrdiff_t *taps = mg_conv_alloc((size_t)(g->kh * g->kw * ohw) * sizeof(ptrdiff_t));
+    if (!taps) return NULL;
+    for (ptrdiff_t i = 0; i < g->kh; i++)
+        for (ptrdiff_t j = 0; j < g->kw; j++)
+            for (ptrdiff_t r = 0; r < g->oh; r++)
+                for (ptrdiff_t q = 0; q < g->ow; q++) {
+                    const ptrdiff_t ih = r * g->sh - g->ph + i * g->dh;
+                    const ptrdiff_t iw = q * g->sw - g->pw + j * g->dw;
+                    taps[((i * g->kw + j) * g->oh + r) * g->ow + q] =
+                        ih >= 0 && ih < g->h && iw >= 0 && iw < g->w ? ih * g->w + iw : -1;
+                }
+    return taps;
+}
+
+/* The im2col rows of channel c (kh kw rows, T apart) for m images side by
+ * side, image i in columns [i ohw, (i + 1) ohw); x is the first image. */
+MG_NCHW_CLONES static void FN(im2col_images)(const mg_conv2d_geom *g, const ptrdiff_t *taps,
+                                            const MG_T *x, ptrdiff_t m, ptrdiff_t c,
+                                            MG_T *rows, ptrdiff_t T)
+{
+    const ptrdiff_t ohw = g->oh * g->ow, hw = g->h * g->w, xs = g->c * hw;
+    for (ptrdiff_t t = 0; t < g->kh * g->kw; t++) {
+        const ptrdiff_t *tap = taps + t * ohw;
+        for (ptrdiff_t img = 0; img < m; img++) {
+            const MG_T *plane = x + img * xs + c * hw;
+            MG_T *dst = rows + t * T + img * ohw;
+            for (ptrdiff_t p = 0; p < ohw; p++) dst[p] = tap[p] >= 0 ? plane[tap[p]] : 0;
+        }
+    }
+}
+
+/* The adjoint of im2col_images: adds the rows into channel c of m images
+ * (dx the first), each plane in a fixed order. */
+MG_NCHW_CLONES static void FN(col2im_images)(const mg_conv2d_geom *g, const ptrdiff_t *taps,
+                                            const MG_T *rows, ptrdiff_t T, ptrdiff_t m,
+                                            ptrdiff_t c, MG_T *dx)
+{
+    const ptrdiff_t ohw = g->oh * g->ow, hw = g->h * g->w, xs = g->c * hw;
+    for (ptrdiff_t img = 0; img < m; img++) {
+        MG_T *plane = dx + img * xs + c * hw;
+        for (ptrdiff_t t = 0; t < g->kh * g->kw; t++) {
+            const ptrdiff_t *tap = taps + t * ohw;
+            const MG_T *src = rows + t * T + img * ohw;
+            for (ptrdiff_t p = 0; p < ohw; p++)
+                if (tap[p] >= 0) plane[tap[p]] += src[p];
+        }
+    }
+}
+
+/* Images taken side by side by one GEMM of the forward pass or the input
+ * gradient when an image has few output positions: image by image, each
+ * GEMM would pack all of w for a few columns (ResNet-18's 2x2 layer on 64
+ * images: 18.8 ms image by image). 1: image by image. Depends on the shapes
+ * only, so results do not depend on the thread count. */
+static ptrdiff_t FN(conv_batch_images)(const mg_conv2d_geom *g)
+{
+    const ptrdiff_t ohw = g->oh * g->ow, K = g->c * g->kh * g->kw;
+    if (ohw >= MG_CONV_BATCH_COLS || g->n < 2 || ohw < 1 || K < 1) return 1;
+    size_t fit = MG_CONV_BATCH_BYTES / ((size_t)K * ohw * sizeof(MG_T));
+    ptrdiff_t nb = (MG_CONV_BATCH_COLS + ohw - 1) / ohw;
+    if ((size_t)nb > fit) nb = (ptrdiff_t)fit;
+    if (nb > g->n) nb = g->n;
+    if (nb < 2) return 1;
+    const ptrdiff_t groups = (g->n + nb - 1) / nb;
+    return (g->n + groups - 1) / groups;
+}
+
+/* conv2d of nb images at a time: their im2col matrices side by side (K x
+ * nb ohw), one GEMM, then each image's columns copied into y. */
+static int FN(conv_fwd_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, const MG_T *x,
+                                const MG_T *w, const MG_T *b, int relu, MG_T *y)
+{
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const ptrdiff_t xs = g->c * hw, ys = g->oc * ohw, kk = g->kh * g->kw;
+    MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
+    ptrdiff_t *taps = FN(conv_taps)(g);
+    int rc = col && taps ? 0 : -1;
+    MG_T *out = col + K * nb * ohw;
+    for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
+        const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
+        MG_NCHW_FOR(g->c, K * T, c,
+                    FN(im2col_images)(g, taps, x + n0 * xs, m, c, col + c * kk * T, T));
+        if (b)
+            for (ptrdiff_t o = 0; o < g->oc; o++)
+                for (ptrdiff_t t = 0; t < T; t++) out[o * T + t] = b[o];
+        rc = FN(conv_gemm)(g->oc, T, K, w, K, 1, col, T, 1, out, T, b != NULL, relu);
+        for (ptrdiff_t img = 0; img < m; img++)
+            for (ptrdiff_t o = 0; o < g->oc; o++)
+                memcpy(y + (n0 + img) * ys + o * ohw, out + o * T + img * ohw,
+                       (size_t)ohw * sizeof(MG_T));
+    }
+    free(col);
+    free(taps);
+    return rc;
+}
+
+/* The input gradient of nb images at a time: their grad_out side by side
+ * (oc x nb ohw), col = w.T @ that, then col2im into each image. */
+static int FN(conv_bwd_input_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, const MG_T *dy,
+                                      const MG_T *w, MG_T *dx)
+{
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const ptrdiff_t xs = g->c * hw, ys = g->oc * ohw, kk = g->kh * g->kw;
+    MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
+    ptrdiff_t *taps = FN(conv_taps)(g);
+    int rc = col && taps ? 0 : -1;
+    MG_T *dyc = col + K * nb * ohw;
+    memset(dx, 0, (size_t)(g->n * xs) * sizeof(MG_T));
+    for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
+        const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
+        for (ptrdiff_t img = 0; img < m; img++)
+            for (ptrdiff_t o = 0; o < g->oc; o++)
+                memcpy(dyc + o * T + img * ohw, dy + (n0 + img) * ys + o * ohw,
+                       (size_t)ohw * sizeof(MG_T));
+        rc = FN(conv_gemm)(K, T, g->oc, w, 1, K, dyc, T, 1, col, T, 0, 0);
+        if (!rc)
+            MG_NCHW_FOR(g->c, K * T, c,
+                        FN(col2im_images)(g, taps, col + c * kk * T, T, m, c, dx + n0 * xs));
+    }
+    free(col);
+    free(taps);
+    return rc;
+}
+
+/* ---- kernel taps that read only padding ----
+ * Where the output is small against the padding (ResNet-18's 1x1 layer: 8
+ * of a 3x3 kernel's 9 taps), whole kernel rows or columns read only zeros
+ * for every output position. The convolution is then that of the smallest
+ * kernel window holding every tap that reads x (padding shifted to match,
+ * negative where it crops), on a copy of w's window; the weight gradient
+ * of the other taps is zero. */
+
+/* The kernel rows [*lo, *hi) that cover every tap reading x along one axis
+ * (kernel k, stride s, padding p, dilation d, input in, output out); an
+ * empty range when none does. */
+static void FN(conv_live)(ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, ptrdiff_t d, ptrdiff_t in,
+                          ptrdiff_t out, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    *lo = k;
+    *hi = 0;
+    for (ptrdiff_t i = 0; i < k; i++) {
+        const ptrdiff_t off = i * d - p, r = off >= 0 ? 0 : (-off + s - 1) / s;
+        if (r < out && r * s + off < in) {
+            if (*lo == k) *lo = i;
+            *hi = i + 1;
+        }
+    }
+    if (*hi <= *lo) *lo = *hi = 0;
+}
+
+/* Whether g has taps that read only padding: then *r is the geometry of
+ * the window [i0, i0 + r->kh) x [j0, j0 + r->kw) (kh or kw 0: no tap reads x). */
+static int FN(conv_window)(const mg_conv2d_geom *g, mg_conv2d_geom *r, ptrdiff_t *i0,
+                           ptrdiff_t *j0)
+{
+    ptrdiff_t i1, j1;
+    FN(conv_live)(g->kh, g->sh, g->ph, g->dh, g->h, g->oh, i0, &i1);
+    FN(conv_live)(g->kw, g->sw, g->pw, g->dw, g->w, g->ow, j0, &j1);
+    if (i1 - *i0 == g->kh && j1 - *j0 == g->kw) return 0;
+    *r = *g;
+    r->kh = i1 - *i0;
+    r->kw = j1 - *j0;
+    r->ph = g->ph - *i0 * g->dh;
+    r->pw = g->pw - *j0 * g->dw;
+    return 1;
+}
+
+/* The window of w (oc, c, kh, kw) that r keeps, as its own (oc, c, r.kh, r.kw). */
+static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geom *r,
+                                    ptrdiff_t i0, ptrdiff_t j0, const MG_T *w)
+{
+    const ptrdiff_t planes = g->oc * g->c;
+    MG_T *ws = mg_conv_alloc((size_t)(planes * r->kh * r->kw) * sizeof(MG_T));
+    if (ws)
+        for (ptrdiff_t q = 0; q < planes; q++)
+            for (ptrdiff_t i = 0; i < r->kh; i++)
+                memcpy(ws + (q * r->kh + i) * r->kw, w + (q * g->kh + i0 + i) * g->kw + j0,
+                       (size_t)r->kw * sizeof(MG_T));
+    return ws;
+}
+
 /* With few output channels the weight gradient is computed transposed,
  * col (K x T) @ dy.T (T x oc): the GEMM then stores whole vectors, where dw =
  * dy @ col.T would be computed through its transpose with element-by-element
@@ -175,8 +375,9 @@ static ptrdiff_t FN(conv_dw_images)(const mg_conv2d_geom *g)
 {
     const size_t per_image = (size_t)g->c * g->kh * g->kw * g->oh * g->ow * sizeof(MG_T);
     /* (with K < 32, 64x1x28x28 -> 32 measured 0.66 ms image by image, 0.74 batched) */
-    if (FN(conv_pointwise)(g) || FN(conv_rows)(g) < g->oh || !per_image ||
-        g->c * g->kh * g->kw < 32)
+    /* (a 1x1 convolution reads x in place, unless its images are small) */
+    if ((FN(conv_pointwise)(g) && g->oh * g->ow >= MG_CONV_BATCH_COLS) ||
+        FN(conv_rows)(g) < g->oh || !per_image || g->c * g->kh * g->kw < 32)
         return 1;
     size_t fit = MG_CONV_COL_BYTES / per_image;
     return fit < 1 ? 1 : (ptrdiff_t)fit;
@@ -193,9 +394,9 @@ static size_t FN(conv_dw_elems)(const mg_conv2d_geom *g)
 
 /* dwt = the weight gradient of images [n0, n1): (K x oc) if
  * conv_dw_transposed, else (oc x K) as dw. */
-static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
-                                      const MG_T *dy, ptrdiff_t n0, ptrdiff_t n1,
-                                      MG_T *dwt, MG_T *col)
+static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const ptrdiff_t *taps,
+                                      const MG_T *x, const MG_T *dy, ptrdiff_t n0,
+                                      ptrdiff_t n1, MG_T *dwt, MG_T *col)
 {
     const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * ohw;
@@ -207,12 +408,12 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const MG_T *x,
         for (ptrdiff_t n = n0; n < n1; n += nb) {
             const ptrdiff_t m = n1 - n < nb ? n1 - n : nb, T = m * ohw;
             MG_T *dyc = col + (size_t)nb * K * ohw;
-            for (ptrdiff_t i = 0; i < m; i++) {
-                FN(im2col_ld)(g, x + (n + i) * xs, 0, g->oh, col + i * ohw, T);
+            for (ptrdiff_t c = 0; c < g->c; c++)
+                FN(im2col_images)(g, taps, x + n * xs, m, c, col + c * g->kh * g->kw * T, T);
+            for (ptrdiff_t i = 0; i < m; i++)
                 for (ptrdiff_t o = 0; o < g->oc; o++)
                     memcpy(dyc + o * T + i * ohw, dy + (n + i) * ys + o * ohw,
                            (size_t)ohw * sizeof(MG_T));
-            }
             if (trans)
                 rc |= FN(conv_gemm)(K, g->oc, T, col, T, 1, dyc, 1, T, dwt, g->oc, accumulate, 0);
             else
@@ -283,7 +484,26 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
 int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const MG_T *b,
                   int relu, MG_T *y)
 {
+    mg_conv2d_geom r;
+    ptrdiff_t i0, j0;
+    if (FN(conv_window)(g, &r, &i0, &j0)) {
+        if (!r.kh || !r.kw) { /* every output is the bias */
+            const ptrdiff_t ohw = g->oh * g->ow;
+            for (ptrdiff_t q = 0; q < g->n * g->oc; q++) {
+                MG_T v = b ? b[q % g->oc] : 0;
+                v = relu && v <= 0 ? 0 : v;
+                for (ptrdiff_t t = 0; t < ohw; t++) y[q * ohw + t] = v;
+            }
+            return 0;
+        }
+        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w);
+        int rc = ws ? FN(mg_conv2d)(&r, x, ws, b, relu, y) : -1;
+        free(ws);
+        return rc;
+    }
     if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
+    const ptrdiff_t nb = FN(conv_batch_images)(g);
+    if (nb > 1) return FN(conv_fwd_batched)(g, nb, x, w, b, relu, y);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
     double work = FN(conv_work)(g);
     MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
@@ -292,8 +512,22 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
 int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,
                                  MG_T *dx)
 {
+    mg_conv2d_geom r;
+    ptrdiff_t i0, j0;
+    if (FN(conv_window)(g, &r, &i0, &j0)) {
+        if (!r.kh || !r.kw) {
+            memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof(MG_T));
+            return 0;
+        }
+        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w);
+        int rc = ws ? FN(mg_conv2d_backward_input)(&r, dy, ws, dx) : -1;
+        free(ws);
+        return rc;
+    }
     if (FN(conv_bwd_input_folded_ok)(g))
         return FN(conv_bwd_input_folded)(g, dy, w, dx);
+    const ptrdiff_t nb = FN(conv_batch_images)(g);
+    if (nb > 1) return FN(conv_bwd_input_batched)(g, nb, dy, w, dx);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
     double work = FN(conv_work)(g);
     MG_CONV_EACH_IMAGE(g, work,
@@ -308,6 +542,24 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     if (g->n == 0) {
         if (!accumulate) memset(dw, 0, (size_t)wsize * sizeof(MG_T));
         return 0;
+    }
+    mg_conv2d_geom r;
+    ptrdiff_t i0, j0;
+    if (FN(conv_window)(g, &r, &i0, &j0)) { /* the window's gradient, zeros elsewhere */
+        const ptrdiff_t planes = g->oc * g->c, rk = r.kh * r.kw;
+        MG_T *ws = mg_conv_alloc((size_t)(planes * (rk ? rk : 1)) * sizeof(MG_T));
+        if (!ws) return -1;
+        int rc = rk ? FN(mg_conv2d_backward_weight)(&r, x, dy, ws, 0) : 0;
+        if (!rc) {
+            if (!accumulate) memset(dw, 0, (size_t)wsize * sizeof(MG_T));
+            for (ptrdiff_t q = 0; q < planes && rk; q++)
+                for (ptrdiff_t i = 0; i < r.kh; i++)
+                    for (ptrdiff_t j = 0; j < r.kw; j++)
+                        dw[(q * g->kh + i0 + i) * g->kw + j0 + j] +=
+                            ws[(q * r.kh + i) * r.kw + j];
+        }
+        free(ws);
+        return rc;
     }
     if (FN(conv_folded_ok)(g)) return FN(conv_bwd_weight_folded)(g, x, dy, dw, accumulate);
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
@@ -324,7 +576,8 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         nt = 1;
     }
     MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
-    int rc = cols ? 0 : -1;
+    ptrdiff_t *taps = FN(conv_dw_images)(g) > 1 ? FN(conv_taps)(g) : NULL;
+    int rc = cols && (taps || FN(conv_dw_images)(g) == 1) ? 0 : -1;
     if (cols) {
         mg_team_fork(par ? nt : 1);
 #pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
@@ -333,13 +586,14 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
             MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++)
-                rc |= FN(conv_bwd_weight_images)(g, x, dy, g->n * p / parts,
+                rc |= FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * p / parts,
                                                  g->n * (p + 1) / parts, part + p * wsize, col);
             mg_team_leave(&tc);
         }
     }
     if (par) mg_leave();
     free(cols);
+    free(taps);
     const ptrdiff_t rs = FN(conv_dw_transposed)(g) ? 1 : K, cs = rs == 1 ? g->oc : 1;
     if (!rc)
         MG_NCHW_FOR(g->oc, wsize * parts, o, {

@@ -6,6 +6,10 @@
 
 /* An im2col tile (K rows x some output rows) takes at most this many bytes. */
 #define MG_CONV_COL_BYTES ((size_t)512 << 10)
+/* Outputs of fewer positions than this take several images a GEMM, their
+ * im2col matrices side by side up to this many bytes (mg_conv_tmpl.h). */
+#define MG_CONV_BATCH_COLS 256
+#define MG_CONV_BATCH_BYTES ((size_t)4 << 20)
 /* Stride-1 convolutions as implicit GEMMs over the batch (mg_conv_gemm.h)
  * when one expanded image (kw copies of its padded rows) takes at most this
  * many bytes: each thread keeps a few. */

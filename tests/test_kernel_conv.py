@@ -94,8 +94,26 @@ def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads
         simd, threads, dtype, case, 7, True)
 
 
+@pytest.mark.parametrize("case", [
+    ((9, 40, 2, 2), (36, 40, 3, 3), (1, 1), (1, 1), (1, 1)),    # 2x2: images side by side
+    ((7, 24, 1, 1), (40, 24, 3, 3), (1, 1), (1, 1), (1, 1)),    # 1x1: only the centre tap
+    ((5, 16, 2, 2), (40, 16, 3, 3), (2, 2), (1, 1), (1, 1)),    # 2x2 -> 1x1, stride 2
+    ((3, 8, 3, 5), (9, 8, 4, 3), (2, 3), (3, 2), (2, 1)),       # taps dead on both sides
+    ((4, 3, 1, 1), (5, 3, 1, 1), (4, 4), (3, 3), (1, 1)),       # no tap reads x: the bias
+    ((70, 33, 1, 1), (20, 33, 1, 1), (1, 1), (0, 0), (1, 1)),   # 1x1 conv of 1x1 images
+])
+def test_conv2d_of_small_outputs_matches_reference(simd, threads, dtype, case):
+    """ResNet-18's last layers on 28x28 digits (2x2 and 1x1 maps): several
+    images a GEMM, and the kernel taps that read only padding left out."""
+    test_conv2d_and_its_gradients_match_reference.hypothesis.inner_test(
+        simd, threads, dtype, case, 11, True)
+
+
 @pytest.mark.parametrize("shape,k,s,p,d", [
     ((5, 32, 40, 37), 3, 1, 1, 1),    # several im2col tiles per image
+    ((40, 48, 2, 2), 3, 1, 1, 1),     # 2x2 maps: images side by side, in groups
+    ((33, 64, 1, 1), 3, 1, 1, 1),     # 1x1 maps: the centre tap only
+    ((20, 48, 2, 2), 3, 2, 1, 1),     # 2x2 -> 1x1, stride 2: a 2x2 window of taps
     ((3, 50, 9, 11), 3, 1, 2, 2),     # stride 1, 50 channels: one GEMM over the batch
     ((9, 64, 7, 7), 3, 1, 1, 1),      # ... over several blocks, slivers across images
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
