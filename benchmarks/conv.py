@@ -2,9 +2,13 @@
 input gradient, weight gradient), against PyTorch CPU (oneDNN) and minigrad's
 NumPy reference; batch norm with ReLU and max pooling at the same activations
 against PyTorch; then a whole training epoch of the small convnet
-(``minigrad.models.simple_cnn``) against the same network in PyTorch.
+(``minigrad.models.simple_cnn``) against the same network in PyTorch; then
+ResNet-18 (width 64, 1x28x28 digits, as ``minigrad train --arch resnet``): its
+convolutions' three products shape by shape, and a training epoch, against
+PyTorch (``--resnet-images 0`` skips the epoch).
 
     python benchmarks/conv.py [--threads 1 2] [--repeats 7] [--images 2048]
+                              [--resnet-images 256]
 
 Each thread count runs in its own process with PyTorch and NumPy limited to the
 same number of threads; the two sides alternate sample by sample; medians.
@@ -22,6 +26,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 # the convnet's three convolutions at batch 64: (C, O, H) with 3x3 kernels, padding 1
 LAYERS = [(1, 32, 28), (32, 64, 14), (64, 128, 7)]
+# ResNet-18's convolutions on 1x28x28 digits: (name, C, O, kernel, stride, padding, H, how many)
+RESNET_LAYERS = [("conv1", 1, 64, 7, 2, 3, 28, 1), ("layer1", 64, 64, 3, 1, 1, 7, 4),
+                 ("layer2.0", 64, 128, 3, 2, 1, 7, 1), ("layer2 1x1", 64, 128, 1, 2, 0, 7, 1),
+                 ("layer2", 128, 128, 3, 1, 1, 4, 3), ("layer3.0", 128, 256, 3, 2, 1, 4, 1),
+                 ("layer3 1x1", 128, 256, 1, 2, 0, 4, 1), ("layer3", 256, 256, 3, 1, 1, 2, 3),
+                 ("layer4.0", 256, 512, 3, 2, 1, 2, 1), ("layer4 1x1", 256, 512, 1, 2, 0, 2, 1),
+                 ("layer4", 512, 512, 3, 1, 1, 1, 3)]
 
 
 def conv_flops(n, c, o, h, k=3):
@@ -170,7 +181,107 @@ def epoch_pair(images, batch, repeats, report):
            f"conv GFLOP/s (3 products) minigrad {flops / m / 1e9:.1f}")
 
 
-def child(threads, repeats, images):
+def _three_products(x, w, dy, stride, padding):
+    """Callables making a convolution's forward, input and weight gradients:
+    (minigrad, torch)."""
+    import torch
+    import torch.nn.grad as tgrad
+
+    from minigrad import kernels as K
+
+    tx, tw, tdy = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(dy)
+    geo = dict(stride=stride, padding=padding)
+
+    def f_mg():
+        K.conv2d(x, w, **geo)
+        K.conv2d_backward_input(dy, w, x.shape, **geo)
+        K.conv2d_backward_weight(x, dy, w.shape[2:], **geo)
+
+    def f_torch():
+        torch.nn.functional.conv2d(tx, tw, **geo)
+        tgrad.conv2d_input(tx.shape, tw, tdy, **geo)
+        tgrad.conv2d_weight(tx, tw.shape, tdy, **geo)
+    return f_mg, f_torch
+
+
+def resnet_rows(batch, repeats, report):
+    """ResNet-18's convolutions, shape by shape: forward, input and weight
+    gradients summed, times how often the network has the shape, against
+    PyTorch; and the total a batch."""
+    import torch
+    from harness import measure_pair
+
+    from minigrad import kernels as K
+
+    rng = np.random.default_rng(0)
+    report(f"{'resnet18 conv (batch ' + str(batch) + ')':<40} {'minigrad':>10} {'torch':>10} "
+           f"{'torch/mg':>8}")
+    total_mg = total_torch = 0.0
+    for name, c, o, k, s, p, h, count in RESNET_LAYERS:
+        x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
+        w = rng.standard_normal((o, c, k, k), dtype=np.float32) * 0.1
+        dy = rng.standard_normal(K.conv2d(x, w, stride=s, padding=p).shape, dtype=np.float32)
+        with torch.no_grad():
+            t_mg, t_torch = measure_pair(*_three_products(x, w, dy, s, p), repeats)
+        total_mg += count * t_mg
+        total_torch += count * t_torch
+        label = f"{name} x{count}: {c}x{h}x{h} -> {o}, {k}x{k}/{s}"
+        report(f"{label:<40} {t_mg * 1e3:>8.3f}ms {t_torch * 1e3:>8.3f}ms "
+               f"{t_torch / t_mg:>8.2f}")
+    report(f"{'all convolutions of a batch':<40} {total_mg * 1e3:>8.1f}ms "
+           f"{total_torch * 1e3:>8.1f}ms {total_torch / total_mg:>8.2f}")
+
+
+def resnet_epoch_pair(images, batch, repeats, report):
+    """One training epoch of ResNet-18 (width 64, 1 channel in, 10 classes;
+    batch norm in training mode, SGD with momentum) on random digits-shaped
+    data, minigrad against the same network in PyTorch."""
+    import torch
+
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+    import torch_models
+
+    import minigrad as mg
+    from minigrad import models
+
+    rng = np.random.default_rng(0)
+    x = rng.random((images, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, images)
+    model = models.resnet18(10, 1, 64, rng=np.random.default_rng(0))
+    opt = mg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    tmodel = torch_models.ResNet([2, 2, 2, 2], 10, 1, 64)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.05, momentum=0.9)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def mg_epoch():
+        for i in range(0, images, batch):
+            loss = mg.nn.functional.cross_entropy(model(mg.tensor(x[i:i + batch])),
+                                                  mg.tensor(y[i:i + batch]))
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+    def torch_epoch():
+        for i in range(0, images, batch):
+            loss = torch.nn.functional.cross_entropy(tmodel(tx[i:i + batch]), ty[i:i + batch])
+            loss.backward()
+            topt.step()
+            topt.zero_grad()
+
+    mg_epoch()
+    torch_epoch()
+    t_mg, t_torch = [], []
+    for _ in range(repeats):
+        for f, store in ((mg_epoch, t_mg), (torch_epoch, t_torch)):
+            start = time.perf_counter()
+            f()
+            store.append(time.perf_counter() - start)
+    m, t = float(np.median(t_mg)), float(np.median(t_torch))
+    report(f"epoch: resnet18 width 64, {images} images, batch {batch}, SGD momentum: "
+           f"minigrad {m:.3f}s, torch {t:.3f}s, torch/mg {t / m:.2f}")
+
+
+def child(threads, repeats, images, resnet_images):
     import torch
     from harness import machine_info
 
@@ -184,6 +295,10 @@ def child(threads, repeats, images):
     layer_rows(64, repeats, lambda line: print(line, flush=True))
     norm_pool_rows(64, repeats, lambda line: print(line, flush=True))
     epoch_pair(images, 64, max(3, repeats // 2), lambda line: print(line, flush=True))
+    resnet_rows(64, repeats, lambda line: print(line, flush=True))
+    if resnet_images:
+        resnet_epoch_pair(resnet_images, 64, max(3, repeats // 2),
+                          lambda line: print(line, flush=True))
 
 
 def main():
@@ -191,16 +306,18 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--images", type=int, default=2048)
+    ap.add_argument("--resnet-images", type=int, default=256)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        child(args.child, args.repeats, args.images)
+        child(args.child, args.repeats, args.images, args.resnet_images)
         return
     for n in args.threads:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n),
                    MKL_NUM_THREADS=str(n), MINIGRAD_NUM_THREADS=str(n))
         subprocess.run([sys.executable, __file__, "--child", str(n), "--repeats",
-                        str(args.repeats), "--images", str(args.images)], env=env, check=True)
+                        str(args.repeats), "--images", str(args.images), "--resnet-images",
+                        str(args.resnet_images)], env=env, check=True)
 
 
 if __name__ == "__main__":

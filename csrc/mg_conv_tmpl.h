@@ -352,11 +352,11 @@ static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geo
 {
     const ptrdiff_t planes = g->oc * g->c;
     MG_T *ws = mg_conv_alloc((size_t)(planes * r->kh * r->kw) * sizeof(MG_T));
-    if (ws)
+    if (ws) /* (a loop, not memcpy: rows of a tap or two) */
         for (ptrdiff_t q = 0; q < planes; q++)
             for (ptrdiff_t i = 0; i < r->kh; i++)
-                memcpy(ws + (q * r->kh + i) * r->kw, w + (q * g->kh + i0 + i) * g->kw + j0,
-                       (size_t)r->kw * sizeof(MG_T));
+                for (ptrdiff_t j = 0; j < r->kw; j++)
+                    ws[(q * r->kh + i) * r->kw + j] = w[(q * g->kh + i0 + i) * g->kw + j0 + j];
     return ws;
 }
 
@@ -379,7 +379,8 @@ static ptrdiff_t FN(conv_dw_images)(const mg_conv2d_geom *g)
     if ((FN(conv_pointwise)(g) && g->oh * g->ow >= MG_CONV_BATCH_COLS) ||
         FN(conv_rows)(g) < g->oh || !per_image || g->c * g->kh * g->kw < 32)
         return 1;
-    size_t fit = MG_CONV_COL_BYTES / per_image;
+    size_t fit = (g->oh * g->ow < MG_CONV_BATCH_COLS ? MG_CONV_BATCH_BYTES : MG_CONV_COL_BYTES) /
+                 per_image;
     return fit < 1 ? 1 : (ptrdiff_t)fit;
 }
 
@@ -565,6 +566,9 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / (wsize ? wsize : 1);
     if (parts > fit) parts = fit < 1 ? 1 : fit;
+    /* a part of few positions would be a GEMM bound by storing its dw */
+    const ptrdiff_t few = g->n * g->oh * g->ow / MG_CONV_BATCH_COLS;
+    if (parts > few) parts = few < 1 ? 1 : few;
     const size_t ce = FN(conv_dw_elems)(g);
     MG_T *part = mg_conv_alloc((size_t)parts * wsize * sizeof(MG_T));
     if (!part) return -1;
