@@ -353,10 +353,13 @@ static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geo
     const ptrdiff_t planes = g->oc * g->c;
     MG_T *ws = mg_conv_alloc((size_t)(planes * r->kh * r->kw) * sizeof(MG_T));
     if (ws) /* (a loop, not memcpy: rows of a tap or two) */
-        for (ptrdiff_t q = 0; q < planes; q++)
-            for (ptrdiff_t i = 0; i < r->kh; i++)
-                for (ptrdiff_t j = 0; j < r->kw; j++)
-                    ws[(q * r->kh + i) * r->kw + j] = w[(q * g->kh + i0 + i) * g->kw + j0 + j];
+        MG_NCHW_FOR(g->oc, planes * g->kh * g->kw, o, {
+            for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c; q++)
+                for (ptrdiff_t i = 0; i < r->kh; i++)
+                    for (ptrdiff_t j = 0; j < r->kw; j++)
+                        ws[(q * r->kh + i) * r->kw + j] =
+                            w[(q * g->kh + i0 + i) * g->kw + j0 + j];
+        });
     return ws;
 }
 
@@ -551,14 +554,16 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         MG_T *ws = mg_conv_alloc((size_t)(planes * (rk ? rk : 1)) * sizeof(MG_T));
         if (!ws) return -1;
         int rc = rk ? FN(mg_conv2d_backward_weight)(&r, x, dy, ws, 0) : 0;
-        if (!rc) {
-            if (!accumulate) memset(dw, 0, (size_t)wsize * sizeof(MG_T));
-            for (ptrdiff_t q = 0; q < planes && rk; q++)
-                for (ptrdiff_t i = 0; i < r.kh; i++)
-                    for (ptrdiff_t j = 0; j < r.kw; j++)
-                        dw[(q * g->kh + i0 + i) * g->kw + j0 + j] +=
-                            ws[(q * r.kh + i) * r.kw + j];
-        }
+        if (!rc)
+            MG_NCHW_FOR(g->oc, wsize, o, {
+                MG_T *dwo = dw + o * K;
+                if (!accumulate) memset(dwo, 0, (size_t)K * sizeof(MG_T));
+                for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c && rk; q++)
+                    for (ptrdiff_t i = 0; i < r.kh; i++)
+                        for (ptrdiff_t j = 0; j < r.kw; j++)
+                            dw[(q * g->kh + i0 + i) * g->kw + j0 + j] +=
+                                ws[(q * r.kh + i) * r.kw + j];
+            });
         free(ws);
         return rc;
     }
