@@ -256,7 +256,7 @@ static int FN(conv_fwd_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, const MG_
     MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
     ptrdiff_t *taps = FN(conv_taps)(g);
     int rc = col && taps ? 0 : -1;
-    MG_T *out = col + K * nb * ohw;
+    MG_T *out = rc ? NULL : col + K * nb * ohw;
     for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
         const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
         MG_NCHW_FOR(g->c, K * T, c,
@@ -285,7 +285,7 @@ static int FN(conv_bwd_input_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, con
     MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
     ptrdiff_t *taps = FN(conv_taps)(g);
     int rc = col && taps ? 0 : -1;
-    MG_T *dyc = col + K * nb * ohw;
+    MG_T *dyc = rc ? NULL : col + K * nb * ohw;
     memset(dx, 0, (size_t)(g->n * xs) * sizeof(MG_T));
     for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
         const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;

@@ -30,9 +30,9 @@ PIXELS = 28 * 28
 ARCHS = {
     # --arch cnn (models.simple_cnn) and resnet (ResNet-18) on 1x28x28 images, SGD with
     # weight decay 5e-4: the same keys as a task's recipe. Measured (one-cycle SGD):
-    # resnet 100.00% on 3v7 (99.78% with the conv kernels before f5d80de); cnn on 3v7 99.78% (8 epochs), 96.06% (1); on digits 99.00% (8),
-    # 94.55% (1), with the batch-norm statistics recomputed at the end of fit; the other
-    # rates are unmeasured.
+    # resnet 100.00% on 3v7 (99.78% with the conv kernels before f5d80de); cnn on 3v7
+    # 99.78% (8 epochs), 96.06% (1); on digits 99.00% (8), 94.55% (1), with the batch-norm
+    # statistics recomputed at the end of fit; the other rates are unmeasured.
     "cnn": dict(hidden=32, epochs=8, opt="sgd", schedule="one-cycle", momentum=0.9,
                 lr={("sgd", "constant"): 0.05, ("sgd", "one-cycle"): 0.2,
                     ("adam", "constant"): 0.001, ("adam", "one-cycle"): 0.005}),
