@@ -363,6 +363,31 @@ static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geo
     return ws;
 }
 
+/* Whether the n values at v are finite ((v - v) == 0 fails for NaN and inf). */
+static int FN(conv_all_finite)(const MG_T *v, ptrdiff_t n)
+{
+    int ok = 1;
+    for (ptrdiff_t i = 0; i < n; i++) ok &= (v[i] - v[i]) == 0;
+    return ok;
+}
+
+/* Whether every weight outside r's window is finite: a NaN or inf there
+ * times the padding it reads gives NaN, as the unreduced convolution (and
+ * PyTorch) do, so then the window is not taken. */
+static int FN(conv_outside_finite)(const mg_conv2d_geom *g, const mg_conv2d_geom *r,
+                                   ptrdiff_t i0, ptrdiff_t j0, const MG_T *w)
+{
+    const ptrdiff_t kk = g->kh * g->kw;
+    int ok = 1;
+    for (ptrdiff_t q = 0; q < g->oc * g->c; q++)
+        for (ptrdiff_t e = 0; e < kk; e++) {
+            const ptrdiff_t i = e / g->kw - i0, j = e % g->kw - j0;
+            const MG_T v = w[q * kk + e];
+            if (i < 0 || i >= r->kh || j < 0 || j >= r->kw) ok &= (v - v) == 0;
+        }
+    return ok;
+}
+
 /* With few output channels the weight gradient is computed transposed,
  * col (K x T) @ dy.T (T x oc): the GEMM then stores whole vectors, where dw =
  * dy @ col.T would be computed through its transpose with element-by-element
@@ -376,14 +401,17 @@ static int FN(conv_dw_transposed)(const mg_conv2d_geom *g) { return g->oc <= 64;
  * 64x64x7x7 -> 128: 5.9 -> 5.3 ms. */
 static ptrdiff_t FN(conv_dw_images)(const mg_conv2d_geom *g)
 {
-    const size_t per_image = (size_t)g->c * g->kh * g->kw * g->oh * g->ow * sizeof(MG_T);
+    const int small = g->oh * g->ow < MG_CONV_BATCH_COLS;
+    /* (small outputs: their grad_out rows, copied beside, count too) */
+    const size_t per_image =
+        (size_t)(g->c * g->kh * g->kw + (small ? g->oc : 0)) * g->oh * g->ow * sizeof(MG_T);
     /* (with K < 32, 64x1x28x28 -> 32 measured 0.66 ms image by image, 0.74 batched) */
     /* (a 1x1 convolution reads x in place, unless its images are small) */
     if ((FN(conv_pointwise)(g) && g->oh * g->ow >= MG_CONV_BATCH_COLS) ||
         FN(conv_rows)(g) < g->oh || !per_image || g->c * g->kh * g->kw < 32)
         return 1;
-    size_t fit = (g->oh * g->ow < MG_CONV_BATCH_COLS ? MG_CONV_BATCH_BYTES : MG_CONV_COL_BYTES) /
-                 per_image;
+    size_t fit = (small ? MG_CONV_BATCH_BYTES : MG_CONV_COL_BYTES) / per_image;
+    if (fit > (size_t)g->n) fit = (size_t)g->n;
     return fit < 1 ? 1 : (ptrdiff_t)fit;
 }
 
@@ -490,7 +518,7 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
 {
     mg_conv2d_geom r;
     ptrdiff_t i0, j0;
-    if (FN(conv_window)(g, &r, &i0, &j0)) {
+    if (FN(conv_window)(g, &r, &i0, &j0) && FN(conv_outside_finite)(g, &r, i0, j0, w)) {
         if (!r.kh || !r.kw) { /* every output is the bias */
             const ptrdiff_t ohw = g->oh * g->ow;
             for (ptrdiff_t q = 0; q < g->n * g->oc; q++) {
@@ -549,7 +577,10 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     }
     mg_conv2d_geom r;
     ptrdiff_t i0, j0;
-    if (FN(conv_window)(g, &r, &i0, &j0)) { /* the window's gradient, zeros elsewhere */
+    /* the window's gradient, zeros elsewhere (NaN there where grad_out has a
+     * NaN or inf: not taken then) */
+    if (FN(conv_window)(g, &r, &i0, &j0) &&
+        FN(conv_all_finite)(dy, g->n * g->oc * g->oh * g->ow)) {
         const ptrdiff_t planes = g->oc * g->c, rk = r.kh * r.kw;
         MG_T *ws = mg_conv_alloc((size_t)(planes * (rk ? rk : 1)) * sizeof(MG_T));
         if (!ws) return -1;
@@ -585,9 +616,10 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         nt = 1;
     }
     MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
-    ptrdiff_t *taps = FN(conv_dw_images)(g) > 1 ? FN(conv_taps)(g) : NULL;
-    int rc = cols && (taps || FN(conv_dw_images)(g) == 1) ? 0 : -1;
-    if (cols) {
+    const int batched = FN(conv_dw_images)(g) > 1;
+    ptrdiff_t *taps = batched ? FN(conv_taps)(g) : NULL;
+    int rc = cols && (taps || !batched) ? 0 : -1;
+    if (!rc) {
         mg_team_fork(par ? nt : 1);
 #pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
         {

@@ -262,3 +262,31 @@ def test_max_pool2d_2x2_stride_2_fast_path_matches_reference(simd, threads, dtyp
     y_ref, idx_ref = R.max_pool2d(x, 2, 2, 0, 1)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_and_inf_reach_outputs_through_taps_that_read_only_padding(dtype, bad):
+    """A kernel tap left out because it reads only padding still multiplies
+    zeros: a NaN or inf weight there makes its output channel NaN, and a NaN or
+    inf in grad_out makes those taps' weight gradient NaN, as the reference
+    (and PyTorch) give."""
+    x = random_array(0, (2, 4, 1, 1), dtype)
+    w = random_array(1, (3, 4, 3, 3), dtype)
+    w[1, 2, 0, 0] = bad  # a corner tap: on a 1x1 map it reads only padding
+    b = random_array(2, (3,), dtype)
+    y, ref = K.conv2d(x, w, b, padding=1), R.conv2d(x, w, b, padding=1)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    assert np.isnan(y[:, 1]).all() and not np.isnan(y[:, [0, 2]]).any()
+    g = random_array(3, y.shape, dtype)
+    g[0, 2] = bad
+    dw = K.conv2d_backward_weight(x, g, (3, 3), padding=1)
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(R.conv2d_backward_weight(
+        x, g, (3, 3), padding=1)))
+    assert np.isnan(dw[2, :, 0, 0]).all()
+    # no tap reads x at all (stride 4, padding 3 on a 1x1 image): the bias, or NaN
+    w1 = random_array(4, (3, 4, 1, 1), dtype)
+    w1[0, 0] = bad
+    y1 = K.conv2d(x, w1, b, stride=4, padding=3)
+    np.testing.assert_array_equal(np.isnan(y1), np.isnan(R.conv2d(x, w1, b, stride=4,
+                                                                   padding=3)))
+    assert np.isnan(y1[:, 0]).all()
