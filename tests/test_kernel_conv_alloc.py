@@ -7,13 +7,17 @@ import os
 import shutil
 import subprocess
 import sys
-import sys as _sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not _sys.platform.startswith("linux") or shutil.which("cc") is None,
-    reason="needs Linux and a C compiler")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
+                       reason="needs Linux and a C compiler"),
+    # AddressSanitizer's runtime must come first in LD_PRELOAD, and its own
+    # aligned_alloc would then be the one called
+    pytest.mark.skipif(bool(os.environ.get("MINIGRAD_SANITIZE")),
+                       reason="the sanitizer runtime intercepts aligned_alloc"),
+]
 
 SHIM = r"""
 #define _GNU_SOURCE
