@@ -346,23 +346,6 @@ static int FN(conv_window)(const mg_conv2d_geom *g, mg_conv2d_geom *r, ptrdiff_t
     return 1;
 }
 
-/* The window of w (oc, c, kh, kw) that r keeps, as its own (oc, c, r.kh, r.kw). */
-static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geom *r,
-                                    ptrdiff_t i0, ptrdiff_t j0, const MG_T *w)
-{
-    const ptrdiff_t planes = g->oc * g->c;
-    MG_T *ws = mg_conv_alloc((size_t)(planes * r->kh * r->kw) * sizeof(MG_T));
-    if (ws) /* (a loop, not memcpy: rows of a tap or two) */
-        MG_NCHW_FOR(g->oc, planes * g->kh * g->kw, o, {
-            for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c; q++)
-                for (ptrdiff_t i = 0; i < r->kh; i++)
-                    for (ptrdiff_t j = 0; j < r->kw; j++)
-                        ws[(q * r->kh + i) * r->kw + j] =
-                            w[(q * g->kh + i0 + i) * g->kw + j0 + j];
-        });
-    return ws;
-}
-
 /* Whether the n values at v are finite ((v - v) == 0 fails for NaN and inf). */
 static int FN(conv_all_finite)(const MG_T *v, ptrdiff_t n)
 {
@@ -371,21 +354,29 @@ static int FN(conv_all_finite)(const MG_T *v, ptrdiff_t n)
     return ok;
 }
 
-/* Whether every weight outside r's window is finite: a NaN or inf there
+/* The window of w (oc, c, kh, kw) that r keeps, as its own (oc, c, r.kh, r.kw).
+ * With finite: whether all of w is finite, checked per output channel right
+ * after its copy read those cache lines. A NaN or inf outside the window
  * times the padding it reads gives NaN, as the unreduced convolution (and
- * PyTorch) do, so then the window is not taken. */
-static int FN(conv_outside_finite)(const mg_conv2d_geom *g, const mg_conv2d_geom *r,
-                                   ptrdiff_t i0, ptrdiff_t j0, const MG_T *w)
+ * PyTorch) do, so the forward pass takes the window only where w is finite. */
+static MG_T *FN(conv_window_weight)(const mg_conv2d_geom *g, const mg_conv2d_geom *r,
+                                    ptrdiff_t i0, ptrdiff_t j0, const MG_T *w, int *finite)
 {
-    const ptrdiff_t kk = g->kh * g->kw;
-    int ok = 1;
-    for (ptrdiff_t q = 0; q < g->oc * g->c; q++)
-        for (ptrdiff_t e = 0; e < kk; e++) {
-            const ptrdiff_t i = e / g->kw - i0, j = e % g->kw - j0;
-            const MG_T v = w[q * kk + e];
-            if (i < 0 || i >= r->kh || j < 0 || j >= r->kw) ok &= (v - v) == 0;
-        }
-    return ok;
+    const ptrdiff_t planes = g->oc * g->c, kk = g->kh * g->kw;
+    MG_T *ws = mg_conv_alloc((size_t)(planes * r->kh * r->kw) * sizeof(MG_T));
+    int bad = 0;
+    if (ws) /* (a loop, not memcpy: rows of a tap or two) */
+        MG_NCHW_FOR(g->oc, planes * kk, o, {
+            for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c; q++)
+                for (ptrdiff_t i = 0; i < r->kh; i++)
+                    for (ptrdiff_t j = 0; j < r->kw; j++)
+                        ws[(q * r->kh + i) * r->kw + j] =
+                            w[(q * g->kh + i0 + i) * g->kw + j0 + j];
+            if (finite && !FN(conv_all_finite)(w + o * g->c * kk, g->c * kk))
+                __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
+        });
+    if (finite) *finite = !bad;
+    return ws;
 }
 
 /* With few output channels the weight gradient is computed transposed,
@@ -518,20 +509,22 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
 {
     mg_conv2d_geom r;
     ptrdiff_t i0, j0;
-    if (FN(conv_window)(g, &r, &i0, &j0) && FN(conv_outside_finite)(g, &r, i0, j0, w)) {
-        if (!r.kh || !r.kw) { /* every output is the bias */
+    if (FN(conv_window)(g, &r, &i0, &j0)) {
+        int finite, rc = 0;
+        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w, &finite);
+        if (!ws) return -1;
+        if (finite && (!r.kh || !r.kw)) { /* every output is the bias */
             const ptrdiff_t ohw = g->oh * g->ow;
             for (ptrdiff_t q = 0; q < g->n * g->oc; q++) {
                 MG_T v = b ? b[q % g->oc] : 0;
                 v = relu && v <= 0 ? 0 : v;
                 for (ptrdiff_t t = 0; t < ohw; t++) y[q * ohw + t] = v;
             }
-            return 0;
+        } else if (finite) {
+            rc = FN(mg_conv2d)(&r, x, ws, b, relu, y);
         }
-        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w);
-        int rc = ws ? FN(mg_conv2d)(&r, x, ws, b, relu, y) : -1;
         free(ws);
-        return rc;
+        if (finite) return rc;
     }
     if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
@@ -551,7 +544,8 @@ int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const 
             memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof(MG_T));
             return 0;
         }
-        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w);
+        /* (the input gradient reads no padding: any weight will do) */
+        MG_T *ws = FN(conv_window_weight)(g, &r, i0, j0, w, NULL);
         int rc = ws ? FN(mg_conv2d_backward_input)(&r, dy, ws, dx) : -1;
         free(ws);
         return rc;
