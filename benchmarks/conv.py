@@ -127,6 +127,43 @@ def norm_pool_rows(batch, repeats, report):
                    f"{t_torch * 1e3:>8.3f}ms {t_torch / t_mg:>8.2f}")
 
 
+def _epoch_times(x, y, batch, mg_pair, torch_pair, repeats):
+    """Median seconds of a training epoch (cross-entropy, backward, step) of a
+    minigrad (model, optimizer) and a PyTorch one on the same data, alternated
+    after one untimed epoch each."""
+    import torch
+
+    import minigrad as mg
+
+    (model, opt), (tmodel, topt) = mg_pair, torch_pair
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def mg_epoch():
+        for i in range(0, len(x), batch):
+            loss = mg.nn.functional.cross_entropy(model(mg.tensor(x[i:i + batch])),
+                                                  mg.tensor(y[i:i + batch]))
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+    def torch_epoch():
+        for i in range(0, len(x), batch):
+            loss = torch.nn.functional.cross_entropy(tmodel(tx[i:i + batch]), ty[i:i + batch])
+            loss.backward()
+            topt.step()
+            topt.zero_grad()
+
+    mg_epoch()
+    torch_epoch()
+    t_mg, t_torch = [], []
+    for _ in range(repeats):
+        for f, store in ((mg_epoch, t_mg), (torch_epoch, t_torch)):
+            start = time.perf_counter()
+            f()
+            store.append(time.perf_counter() - start)
+    return t_mg, t_torch
+
+
 def epoch_pair(images, batch, repeats, report):
     """One epoch of simple_cnn (width 32) on random digits-shaped data: forward,
     cross-entropy, backward, SGD with momentum, in minigrad and in PyTorch."""
@@ -149,31 +186,7 @@ def epoch_pair(images, batch, repeats, report):
         torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
         torch.nn.Linear(128, 10))
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.05, momentum=0.9)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def mg_epoch():
-        for i in range(0, images, batch):
-            loss = mg.nn.functional.cross_entropy(model(mg.tensor(x[i:i + batch])),
-                                                  mg.tensor(y[i:i + batch]))
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-
-    def torch_epoch():
-        for i in range(0, images, batch):
-            loss = torch.nn.functional.cross_entropy(tmodel(tx[i:i + batch]), ty[i:i + batch])
-            loss.backward()
-            topt.step()
-            topt.zero_grad()
-
-    mg_epoch()
-    torch_epoch()
-    t_mg, t_torch = [], []
-    for _ in range(repeats):
-        for f, store in ((mg_epoch, t_mg), (torch_epoch, t_torch)):
-            start = time.perf_counter()
-            f()
-            store.append(time.perf_counter() - start)
+    t_mg, t_torch = _epoch_times(x, y, batch, (model, opt), (tmodel, topt), repeats)
     flops = 3 * sum(conv_flops(images, c, o, h) for c, o, h in LAYERS)
     m, t = float(np.median(t_mg)), float(np.median(t_torch))
     report(f"epoch: simple_cnn width 32, {images} images, batch {batch}, SGD momentum: "
@@ -251,31 +264,7 @@ def resnet_epoch_pair(images, batch, repeats, report):
     opt = mg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     tmodel = torch_models.ResNet([2, 2, 2, 2], 10, 1, 64)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.05, momentum=0.9)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def mg_epoch():
-        for i in range(0, images, batch):
-            loss = mg.nn.functional.cross_entropy(model(mg.tensor(x[i:i + batch])),
-                                                  mg.tensor(y[i:i + batch]))
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-
-    def torch_epoch():
-        for i in range(0, images, batch):
-            loss = torch.nn.functional.cross_entropy(tmodel(tx[i:i + batch]), ty[i:i + batch])
-            loss.backward()
-            topt.step()
-            topt.zero_grad()
-
-    mg_epoch()
-    torch_epoch()
-    t_mg, t_torch = [], []
-    for _ in range(repeats):
-        for f, store in ((mg_epoch, t_mg), (torch_epoch, t_torch)):
-            start = time.perf_counter()
-            f()
-            store.append(time.perf_counter() - start)
+    t_mg, t_torch = _epoch_times(x, y, batch, (model, opt), (tmodel, topt), repeats)
     m, t = float(np.median(t_mg)), float(np.median(t_torch))
     report(f"epoch: resnet18 width 64, {images} images, batch {batch}, SGD momentum: "
            f"minigrad {m:.3f}s, torch {t:.3f}s, torch/mg {t / m:.2f}")
