@@ -24,6 +24,7 @@ typedef MG_UT FN(uvec) __attribute__((vector_size(MG_VB)));
 #include "mg_gemm_kernels.h"
 #include "mg_math.h"
 #include "mg_elementwise.h"
+#include "mg_pool_lanes.h"
 
 const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
     .mr = MG_MR,
@@ -42,6 +43,7 @@ const MG_CAT(mg_ops, MG_IS_F64_NAME) MG_CAT(mg_ops, MG_SFX) = {
     .softmax_cross_entropy = FN(softmax_cross_entropy),
     .sgd_step = FN(sgd_step),
     .adam_step = FN(adam_step),
+    .max_pool_planes = FN(max_pool_planes),
 #define MG_UNARY(name, doc) .name = FN(name),
 #define MG_BINARY(name, arg, doc) .name = FN(name),
 #define MG_ROWS(name, doc) .name = FN(name),

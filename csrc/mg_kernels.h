@@ -63,6 +63,16 @@ typedef struct {
     ptrdiff_t kh, kw, sh, sw, ph, pw, dh, dw;
 } mg_conv2d_geom;
 
+/* Taps [*lo, *hi) of a k-tap window along one axis at output o that read
+ * inside [0, size) (tap t reads o * s - p + t * d); empty when *lo >= *hi. */
+static inline void mg_window_taps(ptrdiff_t o, ptrdiff_t k, ptrdiff_t s, ptrdiff_t p,
+                                  ptrdiff_t d, ptrdiff_t size, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    const ptrdiff_t a = o * s - p, last = a >= size ? 0 : (size - 1 - a) / d + 1;
+    *lo = a < 0 ? (-a + d - 1) / d : 0;
+    *hi = last < k ? last : k;
+}
+
 #define MG_DECLARE(T, S)                                                        \
     int mg_gemm_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                      \
                     const T *A, ptrdiff_t rsa, ptrdiff_t csa,                   \

@@ -24,6 +24,10 @@
  * groups x weight-size elements, capped by MG_CONV_PART_ELEMS). */
 #define MG_CONV_PARTS 8
 #define MG_CONV_PART_ELEMS ((ptrdiff_t)1 << 22)
+/* Max pooling takes the ISA's vector length of planes at once
+ * (mg_pool_lanes.h) for planes of up to this many elements, through a
+ * transposed copy that stays in L2; larger planes go one by one. */
+#define MG_POOL_LANES_PLANE ((ptrdiff_t)1 << 14)
 /* Fewer multiply-adds (or elements for pooling and batch norm): one thread. */
 #define MG_NCHW_SERIAL_WORK ((ptrdiff_t)1 << 16)
 

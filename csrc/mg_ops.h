@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_kernels.h" /* mg_conv2d_geom */
+
 #define MG_OPS_T float
 #define MG_OPS_S(name) name##_f32
 #include "mg_ops_tmpl.h"

@@ -46,6 +46,9 @@ typedef struct {
                                     const int64_t *labels_m, T *grad_mc, T scale);
     void (*sgd_step)(ptrdiff_t n, T *p, const T *g, T *v, T lr, T momentum, T weight_decay);
     void (*adam_step)(ptrdiff_t n, T *p, const T *g, T *m, T *v, const S(mg_adam) *h);
+    /* max pooling of vl planes side by side (mg_pool_lanes.h) */
+    void (*max_pool_planes)(const mg_conv2d_geom *g, const T *x, ptrdiff_t planes, T *y,
+                            int64_t *indices, void *scratch);
 #define MG_UNARY(name, doc) S(mg_unary_fn) name;
 #define MG_BINARY(name, arg, doc) S(mg_binary_fn) name;
 #define MG_ROWS(name, doc) S(mg_rows_fn) name;

@@ -247,19 +247,35 @@ def test_batch_norm_statistics_are_bit_identical_for_any_thread_count(dtype):
             np.testing.assert_array_equal(a, b)
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(2, 13), w=st.integers(2, 13),
-       seed=seeds, ties=st.booleans())
-def test_max_pool2d_2x2_stride_2_fast_path_matches_reference(simd, threads, dtype, n, c, h, w,
-                                                            seed, ties):
-    """The vectorized 2x2 stride-2 windows (odd sizes, NaN, infinities, ties)."""
-    x = random_array(seed, (n, c, h, w), dtype)
+@given(planes=st.sampled_from([(2, 8), (3, 13), (5, 7)]), case=pool_cases(), seed=seeds,
+       ties=st.booleans())
+def test_max_pool2d_of_many_planes_matches_reference(simd, threads, dtype, planes, case, seed,
+                                                     ties):
+    """Max pooling takes a vector's length of planes at once (mg_pool_lanes.h):
+    16, 32 or 35 planes fill some blocks and leave a partial last one, with
+    NaN, infinities and ties in any of them."""
+    _, k, s, p, d = case
+    x = random_array(seed, planes + case[0][2:], dtype)
     if ties:
         x = np.round(x)
     flat = x.reshape(-1)
     rng = np.random.default_rng(seed)
-    flat[rng.integers(0, flat.size, 4)] = rng.choice([np.nan, -np.inf, np.inf], 4)
-    y, idx = K.max_pool2d(x, 2, 2, 0, 1)
-    y_ref, idx_ref = R.max_pool2d(x, 2, 2, 0, 1)
+    flat[rng.integers(0, flat.size, 6)] = rng.choice([np.nan, -np.inf, np.inf], 6)
+    y, idx = K.max_pool2d(x, k, s, p, d)
+    y_ref, idx_ref = R.max_pool2d(x, k, s, p, d)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("geometry", [(2, 2, 0, 1), (3, 2, 1, 1), (3, 1, 1, 2)])
+def test_max_pool2d_of_planes_too_large_for_the_lanes_matches_reference(dtype, geometry):
+    """Planes over MG_POOL_LANES_PLANE (16384) elements are pooled one by one."""
+    k, s, p, d = geometry
+    x = random_array(3, (1, 3, 131, 127), dtype)
+    x[0, 1, 5, 7], x[0, 2, 100, 3], x[0, 0, 0, 0] = np.nan, -np.inf, np.inf
+    x[0, 2, :4, :4] = -np.inf  # padded windows of -inf only: the first tap inside wins
+    y, idx = K.max_pool2d(x, k, s, p, d)
+    y_ref, idx_ref = R.max_pool2d(x, k, s, p, d)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(idx, idx_ref)
 
