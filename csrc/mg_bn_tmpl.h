@@ -1,7 +1,9 @@
 /* Batch norm over NCHW for one element type (MG_T, MG_S), and per-channel
  * sums. One channel per work item: its statistics are summed by one thread,
  * image by image, in double, over eight fixed lanes (so the compiler can
- * vectorize without reordering anything). Deviations from the mean are
+ * vectorize without reordering anything); planes of one element (x of shape
+ * (n, c), 1x1 maps) go in fixed blocks of MG_BN_ROWS channels side by side
+ * instead. Deviations from the mean are
  * taken in double too: in float32 they would lose digits when the mean is
  * large next to the spread. */
 
@@ -186,6 +188,65 @@ MG_NCHW_CLONES static void FN(channel_grad_x)(const MG_T *dy, const MG_T *y, con
     }
 }
 
+/* One-element planes (x of shape (n, c), or 1x1 maps): channels
+ * [c0, c0 + cb) side by side, image by image, so the loops run along the
+ * channels (each channel's sums still in image order). */
+#define MG_BN_ROWS 64
+
+MG_NCHW_CLONES static void FN(rows_stats)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t cb,
+                                          const MG_T *x, double *mean, double *var)
+{
+    for (ptrdiff_t k = 0; k < cb; k++) mean[k] = var[k] = 0;
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t k = 0; k < cb; k++) mean[k] += x[i * c + k];
+    for (ptrdiff_t k = 0; k < cb; k++) mean[k] /= (double)n;
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t k = 0; k < cb; k++) {
+            const double d = x[i * c + k] - mean[k];
+            var[k] += d * d;
+        }
+    for (ptrdiff_t k = 0; k < cb; k++) var[k] /= (double)n;
+}
+
+MG_NCHW_CLONES static void FN(rows_normalize)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t cb,
+                                              const MG_T *x, const double *mean,
+                                              const double *scale, const double *shift,
+                                              int relu, MG_T *y)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t k = 0; k < cb; k++) {
+            const MG_T v = (MG_T)((x[i * c + k] - mean[k]) * scale[k] + shift[k]);
+            y[i * c + k] = relu && !(v > 0) ? 0 : v;
+        }
+}
+
+/* sg = sum g, sgx = sum g * (x - mean), then dx = k * (g - (x - mean) * u - sub)
+ * with k, u, sub from `coef` (3 x cb), which it calls between the two. */
+MG_NCHW_CLONES static void FN(rows_grad)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t cb,
+                                         const MG_T *dy, const MG_T *y, const MG_T *x,
+                                         const double *mean, double *sg, double *sgx,
+                                         int pass, const double *coef, MG_T *dx)
+{
+    if (pass == 0) {
+        for (ptrdiff_t k = 0; k < cb; k++) sg[k] = sgx[k] = 0;
+        for (ptrdiff_t i = 0; i < n; i++)
+            for (ptrdiff_t k = 0; k < cb; k++) {
+                const ptrdiff_t e = i * c + k;
+                const double g = y && !(y[e] > 0) ? 0 : dy[e];
+                sg[k] += g;
+                sgx[k] += g * ((double)x[e] - mean[k]);
+            }
+        return;
+    }
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t k = 0; k < cb; k++) {
+            const ptrdiff_t e = i * c + k;
+            const double g = y && !(y[e] > 0) ? 0 : dy[e];
+            dx[e] = (MG_T)(coef[k] * (g - ((double)x[e] - mean[k]) * coef[cb + k] -
+                                      coef[2 * cb + k]));
+        }
+}
+
 void FN(mg_channel_sum)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *x, MG_T *out)
 {
     MG_NCHW_FOR(c, n * c * hw, ch, out[ch] = (MG_T)FN(channel_sum)(x + ch * hw, n, c * hw, hw));
@@ -197,6 +258,35 @@ void FN(mg_batch_norm)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG_T *x,
                        int relu, MG_T *y, MG_T *save_mean, MG_T *save_invstd)
 {
     const double m = (double)n * hw;
+    if (hw == 1) {
+        MG_NCHW_FOR((c + MG_BN_ROWS - 1) / MG_BN_ROWS, n * c, blk, {
+            const ptrdiff_t c0 = blk * MG_BN_ROWS;
+            const ptrdiff_t cb = c - c0 < MG_BN_ROWS ? c - c0 : MG_BN_ROWS;
+            double mean[MG_BN_ROWS], var[MG_BN_ROWS], scale[MG_BN_ROWS], shift[MG_BN_ROWS];
+            if (training) FN(rows_stats)(n, c, cb, x + c0, mean, var);
+            for (ptrdiff_t k = 0; k < cb; k++) {
+                const ptrdiff_t ch = c0 + k;
+                if (training) {
+                    if (running_mean)
+                        running_mean[ch] = (MG_T)((1 - momentum) * running_mean[ch] +
+                                                  momentum * mean[k]);
+                    if (running_var)
+                        running_var[ch] = (MG_T)((1 - momentum) * running_var[ch] +
+                                                 momentum * var[k] * m / (m - 1));
+                } else {
+                    mean[k] = running_mean[ch];
+                    var[k] = running_var[ch];
+                }
+                const double invstd = 1 / sqrt(var[k] + eps);
+                save_mean[ch] = (MG_T)mean[k];
+                save_invstd[ch] = (MG_T)invstd;
+                scale[k] = invstd * (weight ? weight[ch] : 1);
+                shift[k] = bias ? bias[ch] : 0;
+            }
+            FN(rows_normalize)(n, c, cb, x + c0, mean, scale, shift, relu, y + c0);
+        });
+        return;
+    }
     MG_NCHW_FOR(c, n * c * hw, ch, {
         double mean, var;
         if (training) {
@@ -226,6 +316,28 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
                                 MG_T *dx, MG_T *dweight, MG_T *dbias)
 {
     const double m = (double)n * hw;
+    if (hw == 1) {
+        MG_NCHW_FOR((c + MG_BN_ROWS - 1) / MG_BN_ROWS, n * c, blk, {
+            const ptrdiff_t c0 = blk * MG_BN_ROWS;
+            const ptrdiff_t cb = c - c0 < MG_BN_ROWS ? c - c0 : MG_BN_ROWS;
+            double mean[MG_BN_ROWS], sg[MG_BN_ROWS], sgx[MG_BN_ROWS], coef[3 * MG_BN_ROWS];
+            for (ptrdiff_t k = 0; k < cb; k++) mean[k] = save_mean[c0 + k];
+            FN(rows_grad)(n, c, cb, dy + c0, y ? y + c0 : NULL, x + c0, mean, sg, sgx, 0,
+                          NULL, NULL);
+            for (ptrdiff_t k = 0; k < cb; k++) {
+                const ptrdiff_t ch = c0 + k;
+                const double invstd = save_invstd[ch], gamma = weight ? weight[ch] : 1;
+                if (dweight) dweight[ch] = (MG_T)(sgx[k] * invstd);
+                if (dbias) dbias[ch] = (MG_T)sg[k];
+                coef[k] = gamma * invstd;
+                coef[cb + k] = training ? invstd * invstd * sgx[k] / m : 0;
+                coef[2 * cb + k] = training ? sg[k] / m : 0;
+            }
+            FN(rows_grad)(n, c, cb, dy + c0, y ? y + c0 : NULL, x + c0, mean, sg, sgx, 1, coef,
+                          dx + c0);
+        });
+        return;
+    }
     MG_NCHW_FOR(c, n * c * hw, ch, {
         const double mean = save_mean[ch], invstd = save_invstd[ch];
         const double gamma = weight ? weight[ch] : 1;
@@ -246,6 +358,7 @@ void FN(mg_batch_norm_backward)(ptrdiff_t n, ptrdiff_t c, ptrdiff_t hw, const MG
 }
 
 #undef MG_LANES
+#undef MG_BN_ROWS
 #undef MG_BN_LOAD
 #undef MG_BN_STORE
 #undef MG_BN_MASKED

@@ -231,20 +231,48 @@ def test_batch_norm_matches_reference(simd, threads, dtype, n, c, hw, seed, trai
         np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * scale)
 
 
+@given(shape=st.sampled_from([(7, 150), (5, 70, 1, 1), (2, 64), (3, 129, 1, 1)]), seed=seeds,
+       training=st.booleans(), affine=st.booleans(), relu=st.booleans())
+def test_batch_norm_of_one_element_planes_matches_reference(simd, threads, dtype, shape, seed,
+                                                            training, affine, relu):
+    """(n, c) inputs and 1x1 maps take the channels side by side in blocks of
+    64 (MG_BN_ROWS): several blocks, a partial last one, and one full block."""
+    c = shape[1]
+    x = random_array(seed, shape, dtype) + dtype(3)
+    weight = random_array(seed + 1, (c,), dtype) if affine else None
+    bias = random_array(seed + 2, (c,), dtype) if affine else None
+    rm, rv = random_array(seed + 3, (c,), dtype), np.abs(random_array(seed + 4, (c,), dtype)) + 1
+    rm_ref, rv_ref = rm.copy(), rv.copy()
+    got = K.batch_norm(x, weight, bias, rm, rv, training=training, relu=relu)
+    want = R.batch_norm(x, weight, bias, rm_ref, rv_ref, training=training, relu=relu)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(got + (rm, rv), want + (rm_ref, rv_ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    g = random_array(seed + 5, shape, dtype)
+    y = got[0] if relu else None
+    grads = K.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
+    wants = R.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
+    scale = np.abs(g).sum() / c
+    for a, b in zip(grads, wants, strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * scale)
+
+
 def test_batch_norm_statistics_are_bit_identical_for_any_thread_count(dtype):
-    x = random_array(0, (6, 40, 17, 17), dtype)
-    g = random_array(1, x.shape, dtype)
-    before, results = K.get_num_threads(), []
-    try:
-        for threads in (1, 2, 5):
-            K.set_num_threads(threads)
-            y, m, s = K.batch_norm(x)
-            results.append((y, m, s) + K.batch_norm_backward(g, x, None, m, s))
-    finally:
-        K.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(a, b)
+    before = K.get_num_threads()
+    for shape in ((6, 40, 17, 17), (300, 700)):  # planes of 289 elements; (n, c) rows
+        x = random_array(0, shape, dtype)
+        g = random_array(1, x.shape, dtype)
+        results = []
+        try:
+            for threads in (1, 2, 5):
+                K.set_num_threads(threads)
+                y, m, s = K.batch_norm(x)
+                results.append((y, m, s) + K.batch_norm_backward(g, x, None, m, s))
+        finally:
+            K.set_num_threads(before)
+        for other in results[1:]:
+            for a, b in zip(results[0], other, strict=True):
+                np.testing.assert_array_equal(a, b)
 
 
 @given(planes=st.sampled_from([(2, 8), (3, 13), (5, 7)]), case=pool_cases(), seed=seeds,
