@@ -15,6 +15,7 @@ Storage follows PyTorch: ``t.data`` is a tensor sharing ``t``'s storage with
 every tensor on that storage, and ``backward()`` refuses to use a tensor saved
 for the backward pass that was modified since.
 """
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,8 +100,6 @@ class Tensor(TensorOps):
         self._base: Tensor | None = None  # the tensor this one is a view of
         if self.requires_grad:
             _check_float(self._a.dtype)
-
-
 
     def _share(self, arr: np.ndarray | None = None) -> "Tensor":
         """A leaf on this storage (or on a view of it), with the shared version counter."""
@@ -278,6 +277,10 @@ class Tensor(TensorOps):
             _run_backward(self.grad_fn or self, g, bool(retain_graph))
 
 
+#: what sys.getrefcount says of an array that only one local variable holds
+_SOLE_REFS = (lambda: sys.getrefcount(_held := np.empty(1)))()
+
+
 def _run_backward(root, g, retain_graph=False):
     """Push g from root through the graph into the leaves' .grad."""
     grads = {id(root): g}
@@ -286,8 +289,12 @@ def _run_backward(root, g, retain_graph=False):
         if g is None:
             continue
         if isinstance(node, Tensor):  # a leaf
-            if node.grad is None:
-                node.grad = Tensor(np.array(g, dtype=node.dtype, copy=True))
+            if node.grad is None:  # g itself where nothing else holds it (a fresh
+                # array), as PyTorch's AccumulateGrad steals such a gradient; else a copy
+                take = (type(g) is np.ndarray and g.base is None and g.dtype == node.dtype
+                        and g.flags.c_contiguous and g.flags.writeable
+                        and sys.getrefcount(g) <= _SOLE_REFS)
+                node.grad = Tensor(g if take else np.array(g, dtype=node.dtype, copy=True))
             else:
                 node.grad._a += g
             continue
@@ -304,6 +311,7 @@ def _run_backward(root, g, retain_graph=False):
                 continue
             key = id(parent)
             grads[key] = grads[key] + pg if key in grads else pg
+        pg = None  # (a reference left here would make the leaf copy it)
 
 
 _FREED = ("Trying to backward through the graph a second time ({} freed what it saved at the "

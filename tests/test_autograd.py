@@ -227,6 +227,37 @@ def test_gradients_accumulate_until_zeroed():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_leaf_gradients_never_share_memory_with_another_array():
+    """A leaf's first gradient is the backward's own array when nothing else
+    holds it (no copy, as PyTorch's AccumulateGrad), else a copy: two leaves
+    given the same upstream array, a gradient passed to backward(), and views
+    each end with memory of their own."""
+    a = mg.tensor(np.ones(3, np.float32), requires_grad=True)
+    b = mg.tensor(np.ones(3, np.float32), requires_grad=True)
+    F.relu(a + b).sum().backward()  # add's backward gives both parents relu's array
+    a.grad.numpy()[0] = 5
+    np.testing.assert_array_equal(b.grad.numpy(), [1, 1, 1])
+    x = mg.tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    g = np.ones((2, 3), np.float32)
+    x.backward(g)
+    x.grad.numpy()[0, 0] = 7
+    assert g[0, 0] == 1
+    y = x.reshape(6)
+    upstream = np.arange(6, dtype=np.float32)
+    x.grad = None
+    y.backward(upstream)  # reshape's backward returns a view of upstream
+    x.grad.numpy()[0, 0] = 9
+    assert upstream[0] == 0
+    w = mg.tensor(np.ones((4, 2), np.float32), requires_grad=True)
+    c = mg.tensor(np.ones((4, 2), np.float32), requires_grad=True)
+    h = w * 2
+    (h + c).sum().backward()
+    np.testing.assert_array_equal(c.grad.numpy(), np.ones((4, 2)))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((4, 2), 2.0))
+    c.grad.numpy()[:] = 0
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((4, 2), 2.0))
+
+
 def test_no_grad_records_nothing():
     w = mg.tensor([1.0], requires_grad=True)
     with mg.no_grad():
