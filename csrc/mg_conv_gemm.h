@@ -364,6 +364,10 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     const ptrdiff_t kc_block = (ohw + kc_parts - 1) / kc_parts;
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / wsize;
+    /* adding a part costs about what its product does on MG_CONV_PART_COLS
+     * positions: few positions, few parts (but two, for two threads) */
+    const ptrdiff_t worth = g->n * ohw / MG_CONV_PART_COLS;
+    if (fit > worth) fit = worth < 2 ? 2 : worth;
     if (parts > fit) parts = fit < 1 ? 1 : fit;
     /* dy's packed slivers start on a cache line: the micro-kernel loads them */
     const ptrdiff_t xe_elems = (hp * g->ow * kp + 15) / 16 * 16;
@@ -384,8 +388,8 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++) {
                 MG_T *acc = part + p * wsize;
-                memset(acc, 0, (size_t)wsize * sizeof(MG_T));
-                for (ptrdiff_t img = g->n * p / parts; img < g->n * (p + 1) / parts; img++) {
+                const ptrdiff_t first = g->n * p / parts;
+                for (ptrdiff_t img = first; img < g->n * (p + 1) / parts; img++) {
                     FN(conv_expand_image)(g, x + img * C * g->h * g->w, hp, xe);
                     const MG_T *dyn = dy + img * OC * ohw;
                     for (ptrdiff_t pc = 0; pc < ohw; pc += kc_block) {
@@ -393,10 +397,11 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
                         for (ptrdiff_t o0 = 0; o0 < OC; o0 += nr)
                             ops->pack_bt(kc, (int)(OC - o0 < nr ? OC - o0 : nr),
                                          dyn + o0 * ohw + pc, ohw, bp + o0 * kc);
+                        /* the part's first product stores, the others add */
                         for (ptrdiff_t i = 0; i < g->kh; i++)
                             ops->macro_direct(kp, OC, kc, xe + (pc + i * g->dh * g->ow) * kp, 1,
-                                              kp, edge, bp, acc + i * kp * ocp, ocp, 1, 1,
-                                              NULL, 0);
+                                              kp, edge, bp, acc + i * kp * ocp, ocp, 1,
+                                              img > first || pc > 0, NULL, 0);
                     }
                 }
             }
@@ -406,14 +411,25 @@ static int FN(conv_bwd_weight_folded)(const mg_conv2d_geom *g, const MG_T *x, co
     mg_leave();
     free(bufs);
     if (!rc) {
-        const ptrdiff_t kk = g->kh * kw;
-        MG_NCHW_FOR(kk * C, wsize * parts, k, {
-            MG_T *sum = part + k * ocp;
-            for (ptrdiff_t p = 1; p < parts; p++)
-                for (ptrdiff_t o = 0; o < OC; o++) sum[o] += part[p * wsize + k * ocp + o];
-            MG_T *d = dw + (k % C) * kk + k / C;
+        /* the parts added in order into dw (o, c, tap) from rows k = tap * C + c:
+         * blocks of channels, so that for each o the block's kk taps are
+         * contiguous in dw and its rows' lines stay in L1 from one o to the next */
+        const ptrdiff_t kk = g->kh * kw, cb = MG_CONV_SUM_CHANNELS;
+        MG_NCHW_FOR((C + cb - 1) / cb, wsize * parts, blk, {
+            const ptrdiff_t c0 = blk * cb, c1 = c0 + cb < C ? c0 + cb : C;
+            for (ptrdiff_t c = c0; c < c1; c++)
+                for (ptrdiff_t t = 0; t < kk; t++) {
+                    MG_T *sum = part + (t * C + c) * ocp;
+                    for (ptrdiff_t p = 1; p < parts; p++)
+                        for (ptrdiff_t o = 0; o < OC; o++) sum[o] += sum[p * wsize + o];
+                }
             for (ptrdiff_t o = 0; o < OC; o++)
-                d[o * C * kk] = accumulate ? d[o * C * kk] + sum[o] : sum[o];
+                for (ptrdiff_t c = c0; c < c1; c++)
+                    for (ptrdiff_t t = 0; t < kk; t++) {
+                        const MG_T s = part[(t * C + c) * ocp + o];
+                        MG_T *d = dw + (o * C + c) * kk + t;
+                        *d = accumulate ? *d + s : s;
+                    }
         });
     }
     free(part);

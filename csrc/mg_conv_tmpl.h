@@ -600,7 +600,10 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     const ptrdiff_t few = g->n * g->oh * g->ow / MG_CONV_BATCH_COLS;
     if (parts > few) parts = few < 1 ? 1 : few;
     const size_t ce = FN(conv_dw_elems)(g);
-    MG_T *part = mg_conv_alloc((size_t)parts * wsize * sizeof(MG_T));
+    const ptrdiff_t cs = FN(conv_dw_transposed)(g) ? g->oc : 1;
+    /* one part in dw's own layout: the products write dw itself */
+    const int direct = parts == 1 && cs == 1 && !accumulate;
+    MG_T *part = direct ? dw : mg_conv_alloc((size_t)parts * wsize * sizeof(MG_T));
     if (!part) return -1;
     int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
     if (nt > parts) nt = (int)parts; /* a thread with no part would idle at the barrier */
@@ -629,16 +632,37 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     if (par) mg_leave();
     free(cols);
     free(taps);
-    const ptrdiff_t rs = FN(conv_dw_transposed)(g) ? 1 : K, cs = rs == 1 ? g->oc : 1;
-    if (!rc)
+    if (!rc && !direct && cs == 1)
         MG_NCHW_FOR(g->oc, wsize * parts, o, {
-            for (ptrdiff_t k = 0; k < K; k++) {
-                MG_T s = accumulate ? dw[o * K + k] : 0;
-                for (ptrdiff_t p = 0; p < parts; p++) s += part[p * wsize + o * rs + k * cs];
-                dw[o * K + k] = s;
+            MG_T *d = dw + o * K;
+            const MG_T *src = part + o * K;
+            if (accumulate)
+                for (ptrdiff_t k = 0; k < K; k++) d[k] += src[k];
+            else
+                memcpy(d, src, (size_t)K * sizeof(MG_T));
+            for (ptrdiff_t p = 1; p < parts; p++)
+                for (ptrdiff_t k = 0; k < K; k++) d[k] += src[p * wsize + k];
+        });
+    else if (!rc && !direct)
+        MG_NCHW_FOR((g->oc + 15) / 16, wsize * parts, ob, {
+            /* the parts hold dw's transpose: 16 x 16 tiles, so that rows k of
+             * the parts and rows o of dw are each read or written a line at a time */
+            const ptrdiff_t o0 = ob * 16, o1 = o0 + 16 < g->oc ? o0 + 16 : g->oc;
+            for (ptrdiff_t k0 = 0; k0 < K; k0 += 16) {
+                const ptrdiff_t k1 = k0 + 16 < K ? k0 + 16 : K;
+                MG_T t[16][16];
+                for (ptrdiff_t o = o0; o < o1; o++)
+                    for (ptrdiff_t k = k0; k < k1; k++)
+                        t[o - o0][k - k0] = accumulate ? dw[o * K + k] : 0;
+                for (ptrdiff_t p = 0; p < parts; p++)
+                    for (ptrdiff_t k = k0; k < k1; k++)
+                        for (ptrdiff_t o = o0; o < o1; o++)
+                            t[o - o0][k - k0] += part[p * wsize + o + k * cs];
+                for (ptrdiff_t o = o0; o < o1; o++)
+                    memcpy(dw + o * K + k0, t[o - o0], (size_t)(k1 - k0) * sizeof(MG_T));
             }
         });
-    free(part);
+    if (!direct) free(part);
     return rc ? -1 : 0;
 }
 

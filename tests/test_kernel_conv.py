@@ -87,6 +87,7 @@ def test_conv2d_batch_folded_path_matches_reference(simd, threads, dtype, case, 
 @pytest.mark.parametrize("case", [
     ((20, 40, 6, 7), (9, 40, 3, 3), (1, 1), (1, 1), (1, 1)),    # dW: images side by side
     ((19, 12, 5, 5), (70, 12, 2, 3), (1, 1), (0, 2), (2, 1)),   # ... dw untransposed
+    ((24, 8, 11, 11), (72, 8, 3, 3), (2, 2), (1, 1), (1, 1)),   # ... in three parts
     ((2, 100, 17, 17), (40, 100, 3, 3), (1, 1), (1, 1), (1, 1)),  # implicit GEMMs: K and
 ])                                                              # positions in two blocks
 def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads, dtype, case):
