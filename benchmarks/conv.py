@@ -82,9 +82,9 @@ def layer_rows(batch, repeats, report):
                    f"{t_torch / t_mg:>8.2f} {t_np / t_mg:>7.1f}")
 
 
-def _norm_pool_products(x):
-    """(minigrad, torch) callables: batch norm + ReLU (training mode) and 2x2
-    max pooling of its output, forward and backward."""
+def _norm_products(x):
+    """(minigrad, torch) callables of batch norm + ReLU in training mode,
+    forward and backward; with its output, minigrad's and torch's."""
     import torch
 
     from minigrad import kernels as K
@@ -93,17 +93,30 @@ def _norm_pool_products(x):
     ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
     bn = dict(training=True, momentum=0.1, eps=1e-5, relu=True)
     y, mean, invstd = K.batch_norm(x, ones, zeros, zeros.copy(), ones.copy(), **bn)
-    pool_y, idx = K.max_pool2d(y, 2, 2, 0, 1)
     tx = torch.from_numpy(x).requires_grad_()
     tbn = torch.nn.BatchNorm2d(c)
     ty = torch.relu(tbn(tx))
-    tpy = torch.nn.functional.max_pool2d(ty, 2)
     return {
         "bn+relu fwd": (lambda: K.batch_norm(x, ones, zeros, zeros.copy(), ones.copy(), **bn),
                         lambda: torch.relu(tbn(tx.detach()))),
         "bn+relu bwd": (lambda: K.batch_norm_backward(x, x, ones, mean, invstd, training=True,
                                                       y=y),
                         lambda: torch.autograd.grad(ty, (tx,), tx.detach(), retain_graph=True)),
+    }, y, ty
+
+
+def _norm_pool_products(x):
+    """(minigrad, torch) callables: batch norm + ReLU (training mode) and 2x2
+    max pooling of its output, forward and backward."""
+    import torch
+
+    from minigrad import kernels as K
+
+    products, y, ty = _norm_products(x)
+    pool_y, idx = K.max_pool2d(y, 2, 2, 0, 1)
+    tpy = torch.nn.functional.max_pool2d(ty, 2)
+    return {
+        **products,
         "maxpool fwd": (lambda: K.max_pool2d(y, 2, 2, 0, 1),
                         lambda: torch.nn.functional.max_pool2d(ty.detach(), 2)),
         "maxpool bwd": (lambda: K.max_pool2d_backward(pool_y, idx, y.shape),
@@ -125,6 +138,30 @@ def norm_pool_rows(batch, repeats, report):
             t_mg, t_torch = measure_pair(f_mg, f_torch, repeats)
             report(f"{f'{batch}x{c}x{h}x{h}':<28} {name:<14} {t_mg * 1e3:>8.3f}ms "
                    f"{t_torch * 1e3:>8.3f}ms {t_torch / t_mg:>8.2f}")
+
+
+def resnet_norm_pool_rows(batch, repeats, report):
+    """ResNet-18's stem max pool (3x3, stride 2, padding 1, with indices as its
+    backward needs) and its batch norms on the small maps, against PyTorch."""
+    import torch
+    from harness import measure_pair
+
+    from minigrad import kernels as K
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 64, 14, 14), dtype=np.float32)
+    tx = torch.from_numpy(x)
+    t_mg, t_torch = measure_pair(
+        lambda: K.max_pool2d(x, 3, 2, 1, 1),
+        lambda: torch.nn.functional.max_pool2d(tx, 3, 2, 1, return_indices=True), repeats)
+    report(f"{'resnet18 max pool 3x3/2 pad 1':<28} {f'{batch}x64x14x14':<14} "
+           f"{t_mg * 1e3:>8.3f}ms {t_torch * 1e3:>8.3f}ms {t_torch / t_mg:>8.2f}")
+    for c, h in ((128, 4), (256, 2), (512, 1)):
+        x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
+        for name, (f_mg, f_torch) in _norm_products(x)[0].items():
+            t_mg, t_torch = measure_pair(f_mg, f_torch, repeats)
+            report(f"{f'resnet18 {batch}x{c}x{h}x{h}':<28} {name:<14} "
+                   f"{t_mg * 1e3:>8.3f}ms {t_torch * 1e3:>8.3f}ms {t_torch / t_mg:>8.2f}")
 
 
 def _epoch_times(x, y, batch, mg_pair, torch_pair, repeats):
@@ -285,6 +322,7 @@ def child(threads, repeats, images, resnet_images):
     norm_pool_rows(64, repeats, lambda line: print(line, flush=True))
     epoch_pair(images, 64, max(3, repeats // 2), lambda line: print(line, flush=True))
     resnet_rows(64, repeats, lambda line: print(line, flush=True))
+    resnet_norm_pool_rows(64, repeats, lambda line: print(line, flush=True))
     if resnet_images:
         resnet_epoch_pair(resnet_images, 64, max(3, repeats // 2),
                           lambda line: print(line, flush=True))
