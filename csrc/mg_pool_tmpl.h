@@ -37,10 +37,12 @@ static void FN(max_pool_plane)(const mg_conv2d_geom *g, const MG_T *xp, MG_T *yp
                 for (ptrdiff_t i = i0; i < i1; i++) {
                     const MG_T *row = xp + (r0 + i * g->dh) * g->w + c0;
                     for (ptrdiff_t j = j0; j < j1; j++) {
-                        MG_T v = row[j * g->dw];
-                        int take = (v > m) | (v != v);
-                        m = take ? v : m;
-                        best = take ? (r0 + i * g->dh) * g->w + c0 + j * g->dw : best;
+                        /* picked by index, not by a branch the data would mispredict */
+                        const MG_T v[2] = {m, row[j * g->dw]};
+                        const int64_t at[2] = {best, (r0 + i * g->dh) * g->w + c0 + j * g->dw};
+                        const int take = (v[1] > m) | (v[1] != v[1]);
+                        m = v[take];
+                        best = at[take];
                     }
                 }
             }
