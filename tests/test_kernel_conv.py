@@ -204,6 +204,28 @@ def test_adaptive_avg_pool2d_matches_reference(simd, threads, dtype, n, c, h, w,
                                atol=atol * 10)
 
 
+def check_batch_norm(x, seed, training, affine, relu):
+    """batch_norm and its backward on x (with random weight, bias and running
+    statistics from seed) against the reference."""
+    dtype, shape, c = x.dtype.type, x.shape, x.shape[1]
+    weight = random_array(seed + 1, (c,), dtype) if affine else None
+    bias = random_array(seed + 2, (c,), dtype) if affine else None
+    rm, rv = random_array(seed + 3, (c,), dtype), np.abs(random_array(seed + 4, (c,), dtype)) + 1
+    rm_ref, rv_ref = rm.copy(), rv.copy()
+    got = K.batch_norm(x, weight, bias, rm, rv, training=training, relu=relu)
+    want = R.batch_norm(x, weight, bias, rm_ref, rv_ref, training=training, relu=relu)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(got + (rm, rv), want + (rm_ref, rv_ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    g = random_array(seed + 5, shape, dtype)
+    y = got[0] if relu else None
+    grads = K.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
+    wants = R.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
+    scale = np.abs(g).sum() / c
+    for a, b in zip(grads, wants, strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * scale)
+
+
 @given(n=st.integers(1, 4), c=st.integers(1, 5), hw=st.sampled_from([(1, 1), (1, 2), (3, 5),
                                                                        (8, 8), (13, 11)]),
        seed=seeds, training=st.booleans(), affine=st.booleans(), relu=st.booleans(),
@@ -213,23 +235,8 @@ def test_batch_norm_matches_reference(simd, threads, dtype, n, c, hw, seed, trai
     shape = (n, c) if two_d else (n, c) + hw
     if training and np.prod(shape) // c < 2:
         shape = (n + 1,) + shape[1:]
-    x = random_array(seed, shape, dtype) + dtype(shift)
-    weight = random_array(seed + 1, (c,), dtype) if affine else None
-    bias = random_array(seed + 2, (c,), dtype) if affine else None
-    rm, rv = random_array(seed + 3, (c,), dtype), np.abs(random_array(seed + 4, (c,), dtype)) + 1
-    rm_ref, rv_ref = rm.copy(), rv.copy()
-    got = K.batch_norm(x, weight, bias, rm, rv, training=training, relu=relu)
-    want = R.batch_norm(x, weight, bias, rm_ref, rv_ref, training=training, relu=relu)
-    rtol = 1e-4 if dtype == np.float32 else 1e-10
-    for a, b in zip(got + (rm, rv), want + (rm_ref, rv_ref), strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
-    g = random_array(seed + 5, shape, dtype)
-    y = got[0] if relu else None
-    grads = K.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
-    wants = R.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
-    scale = np.abs(g).sum() / c
-    for a, b in zip(grads, wants, strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * scale)
+    check_batch_norm(random_array(seed, shape, dtype) + dtype(shift), seed, training, affine,
+                     relu)
 
 
 @given(shape=st.sampled_from([(7, 150), (5, 70, 1, 1), (2, 64), (3, 129, 1, 1)]), seed=seeds,
@@ -238,24 +245,7 @@ def test_batch_norm_of_one_element_planes_matches_reference(simd, threads, dtype
                                                             training, affine, relu):
     """(n, c) inputs and 1x1 maps take the channels side by side in blocks of
     64 (MG_BN_ROWS): several blocks, a partial last one, and one full block."""
-    c = shape[1]
-    x = random_array(seed, shape, dtype) + dtype(3)
-    weight = random_array(seed + 1, (c,), dtype) if affine else None
-    bias = random_array(seed + 2, (c,), dtype) if affine else None
-    rm, rv = random_array(seed + 3, (c,), dtype), np.abs(random_array(seed + 4, (c,), dtype)) + 1
-    rm_ref, rv_ref = rm.copy(), rv.copy()
-    got = K.batch_norm(x, weight, bias, rm, rv, training=training, relu=relu)
-    want = R.batch_norm(x, weight, bias, rm_ref, rv_ref, training=training, relu=relu)
-    rtol = 1e-4 if dtype == np.float32 else 1e-10
-    for a, b in zip(got + (rm, rv), want + (rm_ref, rv_ref), strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
-    g = random_array(seed + 5, shape, dtype)
-    y = got[0] if relu else None
-    grads = K.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
-    wants = R.batch_norm_backward(g, x, weight, got[1], got[2], training=training, y=y)
-    scale = np.abs(g).sum() / c
-    for a, b in zip(grads, wants, strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * scale)
+    check_batch_norm(random_array(seed, shape, dtype) + dtype(3), seed, training, affine, relu)
 
 
 def test_batch_norm_statistics_are_bit_identical_for_any_thread_count(dtype):
