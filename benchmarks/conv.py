@@ -308,12 +308,14 @@ def resnet_epoch_pair(images, batch, repeats, report):
 
 
 def child(threads, repeats, images, resnet_images):
+    import minigrad as mg
+
+    # minigrad before torch: a source build shares torch's libgomp.so.1, which
+    # reads GOMP_SPINCOUNT when it loads (kernels.environment_problems)
+    mg.set_num_threads(threads)
     import torch
     from harness import machine_info
 
-    import minigrad as mg
-
-    mg.set_num_threads(threads)
     torch.set_num_threads(threads)
     info = machine_info()
     print(f"# threads={threads} cpu={info.get('cpu')} simd={mg.kernels.simd_path()} "

@@ -41,13 +41,13 @@ def main():
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(var) != "1":
             sys.exit(f"squares.py: set {var}=1 (one thread for every library)")
-    import torch
-    from harness import measure
-
     import minigrad
     from minigrad import _kernels
 
-    minigrad.set_num_threads(1)
+    minigrad.set_num_threads(1)  # minigrad before torch: see conv.py's child
+    import torch
+    from harness import measure
+
     torch.set_num_threads(1)
     peak = max(_kernels._peak_probe(0.5) for _ in range(3))
     print(f"# one thread; FMA probe {peak:.1f} GFLOP/s; torch {torch.__version__}")

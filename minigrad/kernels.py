@@ -34,12 +34,28 @@ Unless GOMP_SPINCOUNT is already set, importing this module sets it to 10000:
 OpenMP workers then wait for the next kernel by spinning briefly instead of
 for ~300,000 iterations. Between kernel calls the training loop runs Python
 on one core; long spinning on the other slowed a 2-thread epoch from 0.29 s
-to 0.47 s on the 2-core test machine (benchmarks/run.py).
+to 0.47 s on the 2-core test machine (benchmarks/run.py). A runtime that
+another library loaded first (PyTorch's libgomp.so.1, which a source build of
+minigrad then shares) has read the variable already: environment_problems()
+lists that case, and the first kernel call warns of it.
 """
 import functools
 import os
 import warnings
 
+
+def _openmp_runtimes():
+    """Paths of the OpenMP runtimes (libgomp) mapped into this process; empty
+    where /proc/self/maps does not tell (not Linux)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return {line.split(maxsplit=5)[-1].strip() for line in f if "libgomp" in line}
+    except OSError:
+        return set()
+
+
+_SPIN_PRESET = "GOMP_SPINCOUNT" in os.environ
+_RUNTIMES_BEFORE = set() if _SPIN_PRESET else _openmp_runtimes()
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
 
 from minigrad import _kernels  # noqa: E402
@@ -155,6 +171,20 @@ def _read_environment(environ):
     return threads, simd, problems
 
 
+def _late_spin_count(before, after):
+    """The problem (a list of at most one message) of kernels that share an
+    OpenMP runtime loaded before this import set GOMP_SPINCOUNT: none loaded
+    before, or the import brought its own runtime (a wheel bundles a renamed
+    copy), or one CPU, and there is none."""
+    if not before or after - before or not openmp_enabled() or _cpus() < 2:
+        return []
+    return [f"GOMP_SPINCOUNT: the OpenMP runtime {', '.join(sorted(before))} was loaded "
+            f"before minigrad, which shares it, so the GOMP_SPINCOUNT=10000 minigrad sets "
+            f"came too late: idle workers spin about 300,000 times between kernels (a "
+            f"2-thread ResNet-18 epoch ran 1.4x slower); set GOMP_SPINCOUNT=10000 before "
+            f"Python starts, or import minigrad before torch"]
+
+
 def default_num_threads():
     """MINIGRAD_NUM_THREADS if set to a valid count, else the number of CPUs
     available to this process."""
@@ -163,7 +193,9 @@ def default_num_threads():
 
 def environment_problems():
     """One message per bad MINIGRAD_NUM_THREADS or MINIGRAD_SIMD found at
-    import, naming the variable, its bound and the default used instead."""
+    import, naming the variable, its bound and the default used instead, and
+    one when the OpenMP runtime was loaded before minigrad without
+    GOMP_SPINCOUNT (see the module's docstring)."""
     return list(_PROBLEMS)
 
 
@@ -191,6 +223,7 @@ _SETTINGS = {"build_flags", "default_num_threads", "environment_problems", "get_
              "openmp_enabled", "set_num_threads", "set_simd_path", "simd_path",
              "simd_paths_available"}
 _threads, _simd, _PROBLEMS = _read_environment(os.environ)
+_PROBLEMS += _late_spin_count(_RUNTIMES_BEFORE, set() if _SPIN_PRESET else _openmp_runtimes())
 set_num_threads(_threads)
 if _simd:
     set_simd_path(_simd)

@@ -101,3 +101,56 @@ def test_gemm_is_whole_when_openmp_grants_fewer_threads(limit):
     (NaN and garbage) until one thread took the whole product."""
     out = _python(SMALLER_TEAM, clear=("MINIGRAD_", "OMP_"), **limit)
     assert out.stdout.strip() == "[True, True, True, True]", out.stdout + out.stderr
+
+
+RUNTIME_FIRST = """
+import ctypes
+import os
+import warnings
+import numpy as np
+if os.environ.get("LOAD_FIRST"):
+    ctypes.CDLL("libgomp.so.1")  # another library's OpenMP runtime, loaded before minigrad
+from minigrad import kernels as K
+print(K.environment_problems())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    K.relu(np.ones(3, np.float32))
+    K.relu(np.ones(3, np.float32))
+print([str(w.message) for w in caught])
+print(sorted(os.path.basename(p) for p in K._openmp_runtimes()))
+"""
+
+
+def _runtime_first(**env):
+    """(problems, warnings, basenames of the mapped OpenMP runtimes) of a child
+    without GOMP_SPINCOUNT in its environment unless ``env`` sets it."""
+    out = _python(RUNTIME_FIRST, clear=("MINIGRAD_", "GOMP_SPINCOUNT"), **env)
+    return [ast.literal_eval(line) for line in out.stdout.splitlines()[:3]]
+
+
+def test_openmp_runtime_loaded_first_is_a_problem_warned_once():
+    """A source build links libgomp.so.1 and shares the copy another library
+    (PyTorch) loaded first, which read the environment before minigrad's
+    import set GOMP_SPINCOUNT: listed, and warned of once."""
+    from minigrad import kernels as K
+
+    _, _, own = _runtime_first()
+    if not K.openmp_enabled() or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("no OpenMP team on this build or machine")
+    if not any(name.startswith("libgomp.so") for name in own):
+        pytest.skip(f"this build brings its own OpenMP runtime ({own}): nothing is shared")
+    problems, warned, runtimes = _runtime_first(LOAD_FIRST="1")
+    assert runtimes == own
+    assert len(problems) == 1 and problems[0].startswith("GOMP_SPINCOUNT: the OpenMP runtime /")
+    assert "import minigrad before torch" in problems[0]
+    assert len(warned) == 1 and warned[0] == f"minigrad: {problems[0]}"
+
+
+def test_openmp_runtime_loaded_first_with_spin_count_set_is_no_problem():
+    problems, warned, _ = _runtime_first(LOAD_FIRST="1", GOMP_SPINCOUNT="10000")
+    assert problems == [] and warned == []
+
+
+def test_openmp_runtime_of_minigrads_own_import_is_no_problem():
+    problems, warned, _ = _runtime_first()
+    assert problems == [] and warned == []
