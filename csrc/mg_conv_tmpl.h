@@ -246,60 +246,49 @@ static ptrdiff_t FN(conv_batch_images)(const mg_conv2d_geom *g)
     return (g->n + groups - 1) / groups;
 }
 
-/* conv2d of nb images at a time: their im2col matrices side by side (K x
- * nb ohw), one GEMM, then each image's columns copied into y. */
-static int FN(conv_fwd_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, const MG_T *x,
-                                const MG_T *w, const MG_T *b, int relu, MG_T *y)
+/* conv2d of images [n0, n0 + nb) (fewer at the end) side by side: their
+ * im2col matrices (K x T) in col, one GEMM into out (oc x T, after col's
+ * nb-image room), then each image's columns copied into y. */
+static int FN(conv_fwd_group)(const mg_conv2d_geom *g, const ptrdiff_t *taps, ptrdiff_t nb,
+                              ptrdiff_t n0, const MG_T *x, const MG_T *w, const MG_T *b,
+                              int relu, MG_T *y, MG_T *col)
 {
-    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    const ptrdiff_t xs = g->c * hw, ys = g->oc * ohw, kk = g->kh * g->kw;
-    MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
-    ptrdiff_t *taps = FN(conv_taps)(g);
-    int rc = col && taps ? 0 : -1;
-    MG_T *out = rc ? NULL : col + K * nb * ohw;
-    for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
-        const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
-        MG_NCHW_FOR(g->c, K * T, c,
-                    FN(im2col_images)(g, taps, x + n0 * xs, m, c, col + c * kk * T, T));
-        if (b)
-            for (ptrdiff_t o = 0; o < g->oc; o++)
-                for (ptrdiff_t t = 0; t < T; t++) out[o * T + t] = b[o];
-        rc = FN(conv_gemm)(g->oc, T, K, w, K, 1, col, T, 1, out, T, b != NULL, relu);
-        for (ptrdiff_t img = 0; img < m; img++)
-            for (ptrdiff_t o = 0; o < g->oc; o++)
-                memcpy(y + (n0 + img) * ys + o * ohw, out + o * T + img * ohw,
-                       (size_t)ohw * sizeof(MG_T));
-    }
-    free(col);
-    free(taps);
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * ohw;
+    const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
+    MG_T *out = col + K * nb * ohw;
+    MG_NCHW_FOR(g->c, K * T, c,
+                FN(im2col_images)(g, taps, x + n0 * xs, m, c, col + c * kk * T, T));
+    if (b)
+        for (ptrdiff_t o = 0; o < g->oc; o++)
+            for (ptrdiff_t t = 0; t < T; t++) out[o * T + t] = b[o];
+    int rc = FN(conv_gemm)(g->oc, T, K, w, K, 1, col, T, 1, out, T, b != NULL, relu);
+    for (ptrdiff_t img = 0; img < m; img++)
+        for (ptrdiff_t o = 0; o < g->oc; o++)
+            memcpy(y + (n0 + img) * ys + o * ohw, out + o * T + img * ohw,
+                   (size_t)ohw * sizeof(MG_T));
     return rc;
 }
 
-/* The input gradient of nb images at a time: their grad_out side by side
- * (oc x nb ohw), col = w.T @ that, then col2im into each image. */
-static int FN(conv_bwd_input_batched)(const mg_conv2d_geom *g, ptrdiff_t nb, const MG_T *dy,
-                                      const MG_T *w, MG_T *dx)
+/* The input gradient of images [n0, n0 + nb) side by side: their grad_out
+ * (oc x T, after col's room) copied beside, col = w.T @ that, then col2im
+ * adds col into each image of dx (zeroed by the caller). */
+static int FN(conv_bwd_input_group)(const mg_conv2d_geom *g, const ptrdiff_t *taps,
+                                    ptrdiff_t nb, ptrdiff_t n0, const MG_T *dy, const MG_T *w,
+                                    MG_T *dx, MG_T *col)
 {
-    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    const ptrdiff_t xs = g->c * hw, ys = g->oc * ohw, kk = g->kh * g->kw;
-    MG_T *col = mg_conv_alloc((size_t)(K + g->oc) * nb * ohw * sizeof(MG_T));
-    ptrdiff_t *taps = FN(conv_taps)(g);
-    int rc = col && taps ? 0 : -1;
-    MG_T *dyc = rc ? NULL : col + K * nb * ohw;
-    memset(dx, 0, (size_t)(g->n * xs) * sizeof(MG_T));
-    for (ptrdiff_t n0 = 0; n0 < g->n && !rc; n0 += nb) {
-        const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
-        for (ptrdiff_t img = 0; img < m; img++)
-            for (ptrdiff_t o = 0; o < g->oc; o++)
-                memcpy(dyc + o * T + img * ohw, dy + (n0 + img) * ys + o * ohw,
-                       (size_t)ohw * sizeof(MG_T));
-        rc = FN(conv_gemm)(K, T, g->oc, w, 1, K, dyc, T, 1, col, T, 0, 0);
-        if (!rc)
-            MG_NCHW_FOR(g->c, K * T, c,
-                        FN(col2im_images)(g, taps, col + c * kk * T, T, m, c, dx + n0 * xs));
-    }
-    free(col);
-    free(taps);
+    const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow, kk = g->kh * g->kw;
+    const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * ohw;
+    const ptrdiff_t m = g->n - n0 < nb ? g->n - n0 : nb, T = m * ohw;
+    MG_T *dyc = col + K * nb * ohw;
+    for (ptrdiff_t img = 0; img < m; img++)
+        for (ptrdiff_t o = 0; o < g->oc; o++)
+            memcpy(dyc + o * T + img * ohw, dy + (n0 + img) * ys + o * ohw,
+                   (size_t)ohw * sizeof(MG_T));
+    int rc = FN(conv_gemm)(K, T, g->oc, w, 1, K, dyc, T, 1, col, T, 0, 0);
+    if (!rc)
+        MG_NCHW_FOR(g->c, K * T, c,
+                    FN(col2im_images)(g, taps, col + c * kk * T, T, m, c, dx + n0 * xs));
     return rc;
 }
 
@@ -431,12 +420,15 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const ptrdiff_t *
         for (ptrdiff_t n = n0; n < n1; n += nb) {
             const ptrdiff_t m = n1 - n < nb ? n1 - n : nb, T = m * ohw;
             MG_T *dyc = col + (size_t)nb * K * ohw;
-            for (ptrdiff_t c = 0; c < g->c; c++)
-                FN(im2col_images)(g, taps, x + n * xs, m, c, col + c * g->kh * g->kw * T, T);
-            for (ptrdiff_t i = 0; i < m; i++)
-                for (ptrdiff_t o = 0; o < g->oc; o++)
+            /* (threaded where this call is not in a parallel region of parts) */
+            MG_NCHW_FOR(g->c, K * T, c,
+                        FN(im2col_images)(g, taps, x + n * xs, m, c,
+                                          col + c * g->kh * g->kw * T, T));
+            MG_NCHW_FOR(g->oc, g->oc * T, o, {
+                for (ptrdiff_t i = 0; i < m; i++)
                     memcpy(dyc + o * T + i * ohw, dy + (n + i) * ys + o * ohw,
                            (size_t)ohw * sizeof(MG_T));
+            });
             if (trans)
                 rc |= FN(conv_gemm)(K, g->oc, T, col, T, 1, dyc, 1, T, dwt, g->oc, accumulate, 0);
             else
@@ -462,14 +454,22 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const ptrdiff_t *
     return rc;
 }
 
-/* Runs image(n, col) for every image: in parallel over images when the
- * threads granted allow it (each with its own col buffer, GEMMs on one
- * thread), else one image after another with threaded GEMMs. */
-#define MG_CONV_EACH_IMAGE(g, work, image)                                      \
+static double FN(conv_work)(const mg_conv2d_geom *g)
+{
+    return (double)g->n * g->oc * g->oh * g->ow * g->c * g->kh * g->kw;
+}
+
+/* rc = the OR of item(n, col) for n in [0, count), col a buffer of ce
+ * elements: in parallel over the items when the threads granted for `work`
+ * allow it (each thread its own col, GEMMs on one thread), else one item
+ * after another outside any parallel region, where each GEMM takes the team
+ * (see mg_conv2d_backward_weight). rc is -1 when col cannot be allocated. */
+#define MG_CONV_EACH(count, ce, work, rc, item)                                 \
     do {                                                                        \
-        size_t ce_ = FN(conv_col_elems)(g);                                     \
+        const ptrdiff_t count_ = (count);                                       \
+        const size_t ce_ = (ce);                                                \
         int nt_ = mg_enter((work) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads()); \
-        int par_ = nt_ > 1 && (g)->n >= nt_;                                    \
+        int par_ = nt_ > 1 && count_ >= nt_;                                    \
         if (!par_) {                                                            \
             mg_leave();                                                         \
             nt_ = 1;                                                            \
@@ -483,24 +483,29 @@ static int FN(conv_bwd_weight_images)(const mg_conv2d_geom *g, const ptrdiff_t *
                 mg_team_clock tc_ = mg_team_enter();                            \
                 MG_T *col = cols_ + (size_t)mg_thread_id() * ce_;               \
                 _Pragma("omp for schedule(static)")                             \
-                for (ptrdiff_t n = 0; n < (g)->n; n++) rc_ |= (image);          \
+                for (ptrdiff_t n = 0; n < count_; n++) rc_ |= (item);           \
                 mg_team_leave(&tc_);                                            \
             }                                                                   \
         } else if (cols_) {                                                     \
-            for (ptrdiff_t n = 0; n < (g)->n; n++) {                            \
+            for (ptrdiff_t n = 0; n < count_; n++) {                            \
                 MG_T *col = cols_;                                              \
-                rc_ |= (image);                                                 \
+                rc_ |= (item);                                                  \
             }                                                                   \
         }                                                                       \
         if (par_) mg_leave();                                                   \
         free(cols_);                                                            \
-        return rc_ ? -1 : 0;                                                    \
+        (rc) = rc_ ? -1 : 0;                                                    \
     } while (0)
 
-static double FN(conv_work)(const mg_conv2d_geom *g)
+/* Groups of nb images, each group's GEMM small enough (fewer multiply-adds
+ * than MG_CONV_GROUP_WORK) for the groups to go in parallel on one thread
+ * each; larger GEMMs take the team one group after another. */
+static double FN(conv_group_work)(const mg_conv2d_geom *g, ptrdiff_t nb)
 {
-    return (double)g->n * g->oc * g->oh * g->ow * g->c * g->kh * g->kw;
+    const double per_group = (double)g->oc * g->c * g->kh * g->kw * nb * g->oh * g->ow;
+    return per_group < MG_CONV_GROUP_WORK ? FN(conv_work)(g) : 0;
 }
+
 
 #include "mg_conv_gemm.h"
 
@@ -528,10 +533,21 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
     }
     if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
-    if (nb > 1) return FN(conv_fwd_batched)(g, nb, x, w, b, relu, y);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
-    double work = FN(conv_work)(g);
-    MG_CONV_EACH_IMAGE(g, work, FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
+    int rc;
+    if (nb > 1) {
+        const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+        ptrdiff_t *taps = FN(conv_taps)(g);
+        if (!taps) return -1;
+        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw,
+                     FN(conv_group_work)(g, nb), rc,
+                     FN(conv_fwd_group)(g, taps, nb, n * nb, x, w, b, relu, y, col));
+        free(taps);
+        return rc;
+    }
+    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), rc,
+                 FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
+    return rc;
 }
 
 int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const MG_T *w,
@@ -553,11 +569,22 @@ int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const 
     if (FN(conv_bwd_input_folded_ok)(g))
         return FN(conv_bwd_input_folded)(g, dy, w, dx);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
-    if (nb > 1) return FN(conv_bwd_input_batched)(g, nb, dy, w, dx);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
-    double work = FN(conv_work)(g);
-    MG_CONV_EACH_IMAGE(g, work,
-                       FN(conv_bwd_input_image)(g, dy + n * ys, w, dx + n * xs, col));
+    int rc;
+    if (nb > 1) {
+        const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+        ptrdiff_t *taps = FN(conv_taps)(g);
+        if (!taps) return -1;
+        memset(dx, 0, (size_t)(g->n * xs) * sizeof(MG_T));
+        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw,
+                     FN(conv_group_work)(g, nb), rc,
+                     FN(conv_bwd_input_group)(g, taps, nb, n * nb, dy, w, dx, col));
+        free(taps);
+        return rc;
+    }
+    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), rc,
+                 FN(conv_bwd_input_image)(g, dy + n * ys, w, dx + n * xs, col));
+    return rc;
 }
 
 /* Images are summed in `parts` fixed groups, each into its own buffer, then the groups are added in order (after dw when accumulating). */
@@ -616,18 +643,27 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     const int batched = FN(conv_dw_images)(g) > 1;
     ptrdiff_t *taps = batched ? FN(conv_taps)(g) : NULL;
     int rc = cols && (taps || !batched) ? 0 : -1;
-    if (!rc) {
-        mg_team_fork(par ? nt : 1);
-#pragma omp parallel num_threads(nt) reduction(|:rc) if (par)
+    if (!rc && par) {
+        mg_team_fork(nt);
+#pragma omp parallel num_threads(nt) reduction(|:rc)
         {
             mg_team_clock tc = mg_team_enter();
-            MG_T *col = cols + (size_t)(par ? mg_thread_id() : 0) * ce;
+            MG_T *col = cols + (size_t)mg_thread_id() * ce;
 #pragma omp for schedule(static)
             for (ptrdiff_t p = 0; p < parts; p++)
                 rc |= FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * p / parts,
                                                  g->n * (p + 1) / parts, part + p * wsize, col);
             mg_team_leave(&tc);
         }
+    } else if (!rc) {
+        /* outside any parallel region: libgomp starts a team nested in one
+         * (even an inactive if (0) one) with a new thread each time, whose
+         * GEMM packing arena is new too (ResNet-18's 256x1152x256 dW product
+         * took as long on two threads as on one); a top-level team reuses
+         * the pool's threads */
+        for (ptrdiff_t p = 0; p < parts; p++)
+            rc |= FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * p / parts,
+                                             g->n * (p + 1) / parts, part + p * wsize, cols);
     }
     if (par) mg_leave();
     free(cols);
@@ -666,4 +702,4 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     return rc ? -1 : 0;
 }
 
-#undef MG_CONV_EACH_IMAGE
+#undef MG_CONV_EACH

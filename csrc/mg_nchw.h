@@ -10,6 +10,10 @@
  * im2col matrices side by side up to this many bytes (mg_conv_tmpl.h). */
 #define MG_CONV_BATCH_COLS 256
 #define MG_CONV_BATCH_BYTES ((size_t)4 << 20)
+/* Such groups of images go in parallel, one thread each, when a group's GEMM
+ * takes fewer multiply-adds than this (ResNet-18's stem: 1.2M a group); else
+ * the groups go one after another, each GEMM on the team. */
+#define MG_CONV_GROUP_WORK ((double)(1 << 22))
 /* Stride-1 convolutions as implicit GEMMs over the batch (mg_conv_gemm.h)
  * when one expanded image (kw copies of its padded rows) takes at most this
  * many bytes: each thread keeps a few. */
