@@ -54,7 +54,8 @@ def _openmp_runtimes():
         return set()
 
 
-_SPIN_PRESET = "GOMP_SPINCOUNT" in os.environ
+# (a wait policy of the user's own: no problem to report)
+_SPIN_PRESET = "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
 _RUNTIMES_BEFORE = set() if _SPIN_PRESET else _openmp_runtimes()
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
 
@@ -181,7 +182,7 @@ def _late_spin_count(before, after):
     return [f"GOMP_SPINCOUNT: the OpenMP runtime {', '.join(sorted(before))} was loaded "
             f"before minigrad, which shares it, so the GOMP_SPINCOUNT=10000 minigrad sets "
             f"came too late: idle workers spin about 300,000 times between kernels (a "
-            f"2-thread ResNet-18 epoch ran 1.4x slower); set GOMP_SPINCOUNT=10000 before "
+            f"2-thread ResNet-18 epoch ran up to 1.4x slower); set GOMP_SPINCOUNT=10000 before "
             f"Python starts, or import minigrad before torch"]
 
 
@@ -194,8 +195,8 @@ def default_num_threads():
 def environment_problems():
     """One message per bad MINIGRAD_NUM_THREADS or MINIGRAD_SIMD found at
     import, naming the variable, its bound and the default used instead, and
-    one when the OpenMP runtime was loaded before minigrad without
-    GOMP_SPINCOUNT (see the module's docstring)."""
+    one when the OpenMP runtime was loaded before minigrad with neither
+    GOMP_SPINCOUNT nor OMP_WAIT_POLICY set (see the module's docstring)."""
     return list(_PROBLEMS)
 
 

@@ -124,7 +124,8 @@ print(sorted(os.path.basename(p) for p in K._openmp_runtimes()))
 def _runtime_first(**env):
     """(problems, warnings, basenames of the mapped OpenMP runtimes) of a child
     without GOMP_SPINCOUNT in its environment unless ``env`` sets it."""
-    out = _python(RUNTIME_FIRST, clear=("MINIGRAD_", "GOMP_SPINCOUNT"), **env)
+    out = _python(RUNTIME_FIRST, clear=("MINIGRAD_", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"),
+                  **env)
     return [ast.literal_eval(line) for line in out.stdout.splitlines()[:3]]
 
 
@@ -146,8 +147,9 @@ def test_openmp_runtime_loaded_first_is_a_problem_warned_once():
     assert len(warned) == 1 and warned[0] == f"minigrad: {problems[0]}"
 
 
-def test_openmp_runtime_loaded_first_with_spin_count_set_is_no_problem():
-    problems, warned, _ = _runtime_first(LOAD_FIRST="1", GOMP_SPINCOUNT="10000")
+@pytest.mark.parametrize("policy", [{"GOMP_SPINCOUNT": "10000"}, {"OMP_WAIT_POLICY": "passive"}])
+def test_openmp_runtime_loaded_first_with_a_wait_policy_set_is_no_problem(policy):
+    problems, warned, _ = _runtime_first(LOAD_FIRST="1", **policy)
     assert problems == [] and warned == []
 
 
