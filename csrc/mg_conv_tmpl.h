@@ -482,16 +482,17 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
 }
 
 /* rc = the OR of item(n, col) for n in [0, count), col a buffer of ce
- * elements: in parallel over the items when the threads granted for `work`
- * allow it (each thread its own col, GEMMs on one thread), else one item
- * after another outside any parallel region, where each GEMM takes the team
- * (see mg_conv2d_backward_weight). rc is -1 when col cannot be allocated. */
-#define MG_CONV_EACH(count, ce, work, rc, item)                                 \
+ * elements: in parallel over the items when `parallel` and the threads
+ * granted for `work` allow it (each thread its own col, GEMMs on one
+ * thread), else one item after another outside any parallel region, where
+ * each GEMM takes the team (see mg_conv2d_backward_weight). rc is -1 when
+ * col cannot be allocated. */
+#define MG_CONV_EACH(count, ce, work, parallel, rc, item)                       \
     do {                                                                        \
         const ptrdiff_t count_ = (count);                                       \
         const size_t ce_ = (ce);                                                \
         int nt_ = mg_enter((work) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads()); \
-        int par_ = nt_ > 1 && count_ >= nt_;                                    \
+        int par_ = (parallel) && nt_ > 1 && count_ >= nt_;                      \
         if (!par_) {                                                            \
             mg_leave();                                                         \
             nt_ = 1;                                                            \
@@ -519,15 +520,13 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
         (rc) = rc_ ? -1 : 0;                                                    \
     } while (0)
 
-/* Groups of nb images, each group's GEMM small enough (fewer multiply-adds
- * than MG_CONV_GROUP_WORK) for the groups to go in parallel on one thread
- * each; larger GEMMs take the team one group after another. */
-static double FN(conv_group_work)(const mg_conv2d_geom *g, ptrdiff_t nb)
+/* Whether groups of nb images go in parallel, one thread each: when a
+ * group's GEMM takes fewer multiply-adds than MG_CONV_GROUP_WORK (larger
+ * GEMMs take the team, one group after another). */
+static int FN(conv_groups_parallel)(const mg_conv2d_geom *g, ptrdiff_t nb)
 {
-    const double per_group = (double)g->oc * g->c * g->kh * g->kw * nb * g->oh * g->ow;
-    return per_group < MG_CONV_GROUP_WORK ? FN(conv_work)(g) : 0;
+    return (double)g->oc * g->c * g->kh * g->kw * nb * g->oh * g->ow < MG_CONV_GROUP_WORK;
 }
-
 
 #include "mg_conv_gemm.h"
 
@@ -561,13 +560,13 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
         const ptrdiff_t K = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
         ptrdiff_t *taps = FN(conv_taps)(g);
         if (!taps) return -1;
-        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw,
-                     FN(conv_group_work)(g, nb), rc,
+        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw, FN(conv_work)(g),
+                     FN(conv_groups_parallel)(g, nb), rc,
                      FN(conv_fwd_group)(g, taps, nb, n * nb, x, w, b, relu, y, col));
         free(taps);
         return rc;
     }
-    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), rc,
+    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), 1, rc,
                  FN(conv_fwd_image)(g, x + n * xs, w, b, relu, y + n * ys, col));
     return rc;
 }
@@ -598,13 +597,13 @@ int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const 
         ptrdiff_t *taps = FN(conv_taps)(g);
         if (!taps) return -1;
         memset(dx, 0, (size_t)(g->n * xs) * sizeof(MG_T));
-        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw,
-                     FN(conv_group_work)(g, nb), rc,
+        MG_CONV_EACH((g->n + nb - 1) / nb, (size_t)(K + g->oc) * nb * ohw, FN(conv_work)(g),
+                     FN(conv_groups_parallel)(g, nb), rc,
                      FN(conv_bwd_input_group)(g, taps, nb, n * nb, dy, w, dx, col));
         free(taps);
         return rc;
     }
-    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), rc,
+    MG_CONV_EACH(g->n, FN(conv_col_elems)(g), FN(conv_work)(g), 1, rc,
                  FN(conv_bwd_input_image)(g, dy + n * ys, w, dx + n * xs, col));
     return rc;
 }
@@ -634,8 +633,8 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
                 if (!accumulate) memset(dwo, 0, (size_t)K * sizeof(MG_T));
                 if (rk == 1) { /* one tap: a strided add */
                     MG_T *dst = dw + i0 * g->kw + j0;
-                    for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c; q++)
-                        dst[q * g->kh * g->kw] += ws[q];
+                    const ptrdiff_t kk = g->kh * g->kw;
+                    for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c; q++) dst[q * kk] += ws[q];
                 } else {
                     for (ptrdiff_t q = o * g->c; q < (o + 1) * g->c && rk; q++)
                         for (ptrdiff_t i = 0; i < r.kh; i++)

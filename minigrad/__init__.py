@@ -10,6 +10,10 @@ runs much PyTorch code unchanged)::
                        metrics=[mg.batch_accuracy])
     learn.fit(10, target=0.98)
 """
+# isort: split
+from minigrad import _openmp  # noqa: F401  (first: OpenMP's wait policy, before NumPy's BLAS)
+
+# isort: split
 import numpy as np
 
 from minigrad import kernels, nn, ops, optim, utils

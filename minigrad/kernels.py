@@ -30,37 +30,19 @@ the caller's floating-point state never changes. Inputs and results below the
 smallest normal number (about 1.2e-38 in float32) count as zero inside a
 kernel; subnormal arithmetic would be some 30 times slower.
 
-Unless GOMP_SPINCOUNT is already set, importing this module sets it to 10000:
-OpenMP workers then wait for the next kernel by spinning briefly instead of
-for ~300,000 iterations. Between kernel calls the training loop runs Python
-on one core; long spinning on the other slowed a 2-thread epoch from 0.29 s
-to 0.47 s on the 2-core test machine (benchmarks/run.py). A runtime that
-another library loaded first (PyTorch's libgomp.so.1, which a source build of
-minigrad then shares) has read the variable already: environment_problems()
-lists that case, and the first kernel call warns of it.
+OpenMP's wait policy: see minigrad._openmp (GOMP_SPINCOUNT=10000 unless a
+policy is set). A runtime that another library loaded first (PyTorch's
+libgomp.so.1, which a source build of minigrad then shares) has read the
+environment already: environment_problems() lists that case, and the first
+kernel call warns of it.
 """
 import functools
 import os
 import warnings
 
-
-def _openmp_runtimes():
-    """Paths of the OpenMP runtimes (libgomp) mapped into this process; empty
-    where /proc/self/maps does not tell (not Linux)."""
-    try:
-        with open("/proc/self/maps") as f:
-            return {line.split(maxsplit=5)[-1].strip() for line in f if "libgomp" in line}
-    except OSError:
-        return set()
-
-
-# (a wait policy of the user's own: no problem to report)
-_SPIN_PRESET = "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
-_RUNTIMES_BEFORE = set() if _SPIN_PRESET else _openmp_runtimes()
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before libgomp loads, with _kernels
-
-from minigrad import _kernels  # noqa: E402
-from minigrad._kernels import (  # noqa: E402
+# (minigrad/__init__ imported _openmp before anything that can load libgomp)
+from minigrad import _kernels, _openmp
+from minigrad._kernels import (
     _mxcsr,  # noqa: F401  (for tests: the caller's FP state)
     adam_step,
     adaptive_avg_pool2d,
@@ -183,7 +165,8 @@ def _late_spin_count(before, after):
             f"before minigrad, which shares it, so the GOMP_SPINCOUNT=10000 minigrad sets "
             f"came too late: idle workers spin about 300,000 times between kernels (a "
             f"2-thread ResNet-18 epoch ran up to 1.4x slower); set GOMP_SPINCOUNT=10000 before "
-            f"Python starts, or import minigrad before torch"]
+            f"Python starts, or import minigrad before the library that loaded it (torch, "
+            f"for one)"]
 
 
 def default_num_threads():
@@ -224,7 +207,8 @@ _SETTINGS = {"build_flags", "default_num_threads", "environment_problems", "get_
              "openmp_enabled", "set_num_threads", "set_simd_path", "simd_path",
              "simd_paths_available"}
 _threads, _simd, _PROBLEMS = _read_environment(os.environ)
-_PROBLEMS += _late_spin_count(_RUNTIMES_BEFORE, set() if _SPIN_PRESET else _openmp_runtimes())
+_PROBLEMS += _late_spin_count(_openmp.BEFORE, set() if _openmp.POLICY_PRESET else
+                              _openmp.runtimes())
 set_num_threads(_threads)
 if _simd:
     set_simd_path(_simd)

@@ -102,7 +102,8 @@ def test_conv2d_weight_gradient_over_many_images_matches_reference(simd, threads
     ((3, 8, 3, 5), (9, 8, 4, 3), (2, 3), (3, 2), (2, 1)),       # taps dead on both sides
     ((4, 3, 1, 1), (5, 3, 1, 1), (4, 4), (3, 3), (1, 1)),       # no tap reads x: the bias
     ((70, 33, 1, 1), (20, 33, 1, 1), (1, 1), (0, 0), (1, 1)),   # 1x1 conv of 1x1 images
-])
+    ((40, 1, 12, 12), (20, 1, 5, 5), (2, 2), (2, 2), (1, 1)),   # one channel (the stem):
+])                                                              # groups in parallel
 def test_conv2d_of_small_outputs_matches_reference(simd, threads, dtype, case):
     """ResNet-18's last layers on 28x28 digits (2x2 and 1x1 maps): several
     images a GEMM, and the kernel taps that read only padding left out."""
@@ -120,6 +121,7 @@ def test_conv2d_of_small_outputs_matches_reference(simd, threads, dtype, case):
     ((1, 24, 61, 30), 3, 2, 1, 2),    # batch 1: threaded GEMMs instead of images
     ((7, 16, 33, 33), 1, 2, 0, 1),    # strided 1x1 (a ResNet shortcut)
     ((3, 64, 14, 14), 1, 1, 0, 1),    # 1x1: no im2col
+    ((40, 1, 12, 12), 5, 2, 2, 1),    # one channel: groups of images in parallel (the stem)
 ])
 def test_conv2d_is_bit_identical_for_any_thread_count(dtype, shape, k, s, p, d):
     x = random_array(0, shape, dtype)
@@ -299,7 +301,7 @@ def test_max_pool2d_of_planes_too_large_for_the_lanes_matches_reference(dtype, g
     np.testing.assert_array_equal(idx, idx_ref)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
 def test_nan_and_inf_reach_outputs_through_taps_that_read_only_padding(dtype, bad):
     """A kernel tap left out because it reads only padding still multiplies
     zeros: a NaN or inf weight there makes its output channel NaN, and a NaN or

@@ -51,6 +51,7 @@ CASES = [  # (x shape, w shape, stride, padding): the paths of mg_conv_tmpl.h
     ((3, 50, 9, 11), (33, 50, 3, 3), 1, 2),    # the folded implicit GEMMs
     ((2, 8, 17, 15), (5, 8, 3, 3), 2, 1),      # per-image im2col tiles
     ((4, 3, 1, 1), (5, 3, 1, 1), 4, 3),        # no tap reads x
+    ((40, 1, 12, 12), (20, 1, 5, 5), 2, 2),    # one channel: groups of images in parallel
 ]
 for xs, ws, s, p in CASES:
     x = rng.standard_normal(xs).astype(np.float32)
