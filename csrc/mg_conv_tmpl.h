@@ -35,6 +35,18 @@ static int FN(conv_pointwise)(const mg_conv2d_geom *g)
            g->pw == 0;
 }
 
+/* A 1x1 stride-1 convolution of 1x1 images (ResNet-18's last layers, once
+ * their taps that read only padding are left out): NCHW tensors are then
+ * (n, c) matrices, and each product is one GEMM on them, with no im2col,
+ * col2im or transposes (64x512x1x1 with a 3x3 weight through its window, one
+ * thread: forward 0.383 -> 0.331 ms, input gradient 0.423 -> 0.259, weight
+ * gradient 0.389 -> 0.286; col2im of one element a (image, channel) took a
+ * third of the input gradient). */
+static int FN(conv_rows_only)(const mg_conv2d_geom *g)
+{
+    return FN(conv_pointwise)(g) && g->h == 1 && g->w == 1;
+}
+
 /* Output rows per im2col tile. */
 static ptrdiff_t FN(conv_rows)(const mg_conv2d_geom *g)
 {
@@ -552,6 +564,12 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
         free(ws);
         if (finite) return rc;
     }
+    if (FN(conv_rows_only)(g)) { /* y (n x oc) = x (n x c) @ w.T */
+        if (b)
+            for (ptrdiff_t n = 0; n < g->n; n++) memcpy(y + n * g->oc, b, g->oc * sizeof(MG_T));
+        return FN(conv_gemm)(g->n, g->oc, g->c, x, g->c, 1, w, 1, g->c, y, g->oc, b != NULL,
+                             relu);
+    }
     if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
     const ptrdiff_t xs = g->c * g->h * g->w, ys = g->oc * g->oh * g->ow;
@@ -587,6 +605,8 @@ int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const 
         free(ws);
         return rc;
     }
+    if (FN(conv_rows_only)(g)) /* dx (n x c) = dy (n x oc) @ w */
+        return FN(conv_gemm)(g->n, g->c, g->oc, dy, g->oc, 1, w, g->c, 1, dx, g->c, 0, 0);
     if (FN(conv_bwd_input_folded_ok)(g))
         return FN(conv_bwd_input_folded)(g, dy, w, dx);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
@@ -646,6 +666,9 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         free(ws);
         return rc;
     }
+    if (FN(conv_rows_only)(g)) /* dw (oc x c) (+)= dy.T @ x */
+        return FN(conv_gemm)(g->oc, g->c, g->n, dy, 1, g->oc, x, g->c, 1, dw, g->c, accumulate,
+                             0);
     if (FN(conv_folded_ok)(g)) return FN(conv_bwd_weight_folded)(g, x, dy, dw, accumulate);
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / (wsize ? wsize : 1);
