@@ -35,16 +35,18 @@ static int FN(conv_pointwise)(const mg_conv2d_geom *g)
            g->pw == 0;
 }
 
-/* A 1x1 stride-1 convolution of 1x1 images (ResNet-18's last layers, once
- * their taps that read only padding are left out): NCHW tensors are then
- * (n, c) matrices, and each product is one GEMM on them, with no im2col,
- * col2im or transposes (64x512x1x1 with a 3x3 weight through its window, one
- * thread: forward 0.383 -> 0.331 ms, input gradient 0.423 -> 0.259, weight
- * gradient 0.389 -> 0.286; col2im of one element a (image, channel) took a
- * third of the input gradient). */
-static int FN(conv_rows_only)(const mg_conv2d_geom *g)
+/* A convolution whose one output position reads the whole image: a 1x1
+ * output of a kernel the size of the unpadded image (ResNet-18's layer4 and
+ * layer4.0 once their taps that read only padding are left out). x is then
+ * an (n, c h w) matrix and w an (oc, c kh kw) one, in the same order, and each
+ * product is one GEMM on them, with no im2col, col2im or copies (64x512x1x1
+ * with a 3x3 weight through its window, one thread: forward 0.383 -> 0.331
+ * ms, input gradient 0.423 -> 0.259, weight gradient 0.389 -> 0.286; col2im
+ * of one element a (image, channel) took a third of the input gradient). */
+static int FN(conv_dense)(const mg_conv2d_geom *g)
 {
-    return FN(conv_pointwise)(g) && g->h == 1 && g->w == 1;
+    return g->oh == 1 && g->ow == 1 && g->kh == g->h && g->kw == g->w && g->ph == 0 &&
+           g->pw == 0 && (g->kh == 1 || g->dh == 1) && (g->kw == 1 || g->dw == 1);
 }
 
 /* Output rows per im2col tile. */
@@ -564,11 +566,11 @@ int FN(mg_conv2d)(const mg_conv2d_geom *g, const MG_T *x, const MG_T *w, const M
         free(ws);
         if (finite) return rc;
     }
-    if (FN(conv_rows_only)(g)) { /* y (n x oc) = x (n x c) @ w.T */
+    if (FN(conv_dense)(g)) { /* y (n x oc) = x (n x K) @ w.T, K = c h w */
+        const ptrdiff_t K = g->c * g->h * g->w;
         if (b)
             for (ptrdiff_t n = 0; n < g->n; n++) memcpy(y + n * g->oc, b, g->oc * sizeof(MG_T));
-        return FN(conv_gemm)(g->n, g->oc, g->c, x, g->c, 1, w, 1, g->c, y, g->oc, b != NULL,
-                             relu);
+        return FN(conv_gemm)(g->n, g->oc, K, x, K, 1, w, 1, K, y, g->oc, b != NULL, relu);
     }
     if (FN(conv_folded_ok)(g)) return FN(conv_fwd_folded)(g, x, w, b, relu, y);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
@@ -605,8 +607,10 @@ int FN(mg_conv2d_backward_input)(const mg_conv2d_geom *g, const MG_T *dy, const 
         free(ws);
         return rc;
     }
-    if (FN(conv_rows_only)(g)) /* dx (n x c) = dy (n x oc) @ w */
-        return FN(conv_gemm)(g->n, g->c, g->oc, dy, g->oc, 1, w, g->c, 1, dx, g->c, 0, 0);
+    if (FN(conv_dense)(g)) { /* dx (n x K) = dy (n x oc) @ w */
+        const ptrdiff_t K = g->c * g->h * g->w;
+        return FN(conv_gemm)(g->n, K, g->oc, dy, g->oc, 1, w, K, 1, dx, K, 0, 0);
+    }
     if (FN(conv_bwd_input_folded_ok)(g))
         return FN(conv_bwd_input_folded)(g, dy, w, dx);
     const ptrdiff_t nb = FN(conv_batch_images)(g);
@@ -666,9 +670,8 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
         free(ws);
         return rc;
     }
-    if (FN(conv_rows_only)(g)) /* dw (oc x c) (+)= dy.T @ x */
-        return FN(conv_gemm)(g->oc, g->c, g->n, dy, 1, g->oc, x, g->c, 1, dw, g->c, accumulate,
-                             0);
+    if (FN(conv_dense)(g)) /* dw (oc x K) (+)= dy.T @ x */
+        return FN(conv_gemm)(g->oc, K, g->n, dy, 1, g->oc, x, K, 1, dw, K, accumulate, 0);
     if (FN(conv_folded_ok)(g)) return FN(conv_bwd_weight_folded)(g, x, dy, dw, accumulate);
     ptrdiff_t parts = g->n < MG_CONV_PARTS ? g->n : MG_CONV_PARTS;
     ptrdiff_t fit = MG_CONV_PART_ELEMS / (wsize ? wsize : 1);
