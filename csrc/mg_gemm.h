@@ -674,11 +674,17 @@ static int FN(gemm_road)(const OPS *ops, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, 
      * micro-tile of rows and while the in-place sliver's K cache lines fit
      * L1: dy.T @ x at hidden 30, batch 64 / 256 / 1024: 34.8 -> 32.8,
      * 131.6 -> 116.9, 589 -> 619 us swapped; dy @ W at batch 64, hidden 128
-     * (M = 64): 113 -> 121 us swapped. */
+     * (M = 64): 113 -> 121 us swapped. Zen 5 (AMD family 0x1A, full-width
+     * 512-bit FMA units) pays at most one micro-tile of rows too, at any K:
+     * M = 64 swapped, dy @ W at batch 64, hidden 128 61.6 -> 65.9 us, 64 x
+     * 512 @ 512 x 1024 316 -> 556 us; M = 30, dy.T @ x at hidden 30, batch
+     * 1024 297 -> 216 us. */
     const ptrdiff_t few = (ptrdiff_t)MG_DIRECT_SLIVERS * ops->nr;
     const mg_cpu_info *cpu = mg_cpu_get();
     const int intel = cpu->vendor == 1, forced = __atomic_load_n(&mg_gemm_swap, __ATOMIC_RELAXED);
-    const ptrdiff_t swap_rows = (intel && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
+    const int zen5 = cpu->vendor == 2 && cpu->family >= 0x1A;
+    const ptrdiff_t swap_rows =
+        ((intel || zen5) && !forced ? 1 : MG_SWAP_SLIVERS) * (ptrdiff_t)ops->nr;
     const int swap = forced ? forced > 0 : !intel || K * 64 <= cpu->l1d;
     if (M <= MG_SMALL_ROWS && csa == 1 && rsb == 1) return MG_ROAD_SMALL;
     if (swap && M <= swap_rows && N > few && K >= M && !bias && !relu && (rsb == 1 || csb == 1))
