@@ -499,8 +499,11 @@ static double FN(conv_work)(const mg_conv2d_geom *g)
  * elements: in parallel over the items when `parallel` and the threads
  * granted for `work` allow it (each thread its own col, GEMMs on one
  * thread), else one item after another outside any parallel region, where
- * each GEMM takes the team (see mg_conv2d_backward_weight). rc is -1 when
- * col cannot be allocated. */
+ * each GEMM takes the team: libgomp starts a team nested in a region (even an
+ * inactive if (0) one) with a new thread each time, whose GEMM packing arena
+ * is new too (ResNet-18's 256x1152x256 weight-gradient product took as long
+ * on two threads as on one); a top-level team reuses the pool's threads. rc
+ * is -1 when col cannot be allocated. */
 #define MG_CONV_EACH(count, ce, work, parallel, rc, item)                       \
     do {                                                                        \
         const ptrdiff_t count_ = (count);                                       \
@@ -685,41 +688,13 @@ int FN(mg_conv2d_backward_weight)(const mg_conv2d_geom *g, const MG_T *x, const 
     const int direct = parts == 1 && cs == 1 && !accumulate;
     MG_T *part = direct ? dw : mg_conv_alloc((size_t)parts * wsize * sizeof(MG_T));
     if (!part) return -1;
-    int nt = mg_enter(FN(conv_work)(g) < MG_NCHW_SERIAL_WORK ? 1 : mg_get_num_threads());
-    if (nt > parts) nt = (int)parts; /* a thread with no part would idle at the barrier */
-    int par = nt > 1 && parts > 1;
-    if (!par) {
-        mg_leave();
-        nt = 1;
-    }
-    MG_T *cols = mg_conv_alloc((size_t)nt * ce * sizeof(MG_T));
     const int batched = FN(conv_dw_images)(g) > 1;
     ptrdiff_t *taps = batched ? FN(conv_taps)(g) : NULL;
-    int rc = cols && (taps || !batched) ? 0 : -1;
-    if (!rc && par) {
-        mg_team_fork(nt);
-#pragma omp parallel num_threads(nt) reduction(|:rc)
-        {
-            mg_team_clock tc = mg_team_enter();
-            MG_T *col = cols + (size_t)mg_thread_id() * ce;
-#pragma omp for schedule(static)
-            for (ptrdiff_t p = 0; p < parts; p++)
-                rc |= FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * p / parts,
-                                                 g->n * (p + 1) / parts, part + p * wsize, col);
-            mg_team_leave(&tc);
-        }
-    } else if (!rc) {
-        /* outside any parallel region: libgomp starts a team nested in one
-         * (even an inactive if (0) one) with a new thread each time, whose
-         * GEMM packing arena is new too (ResNet-18's 256x1152x256 dW product
-         * took as long on two threads as on one); a top-level team reuses
-         * the pool's threads */
-        for (ptrdiff_t p = 0; p < parts; p++)
-            rc |= FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * p / parts,
-                                             g->n * (p + 1) / parts, part + p * wsize, cols);
-    }
-    if (par) mg_leave();
-    free(cols);
+    int rc = -1;
+    if (taps || !batched)
+        MG_CONV_EACH(parts, ce, FN(conv_work)(g), 1, rc,
+                     FN(conv_bwd_weight_images)(g, taps, x, dy, g->n * n / parts,
+                                                g->n * (n + 1) / parts, part + n * wsize, col));
     free(taps);
     if (!rc && !direct && cs == 1)
         MG_NCHW_FOR(g->oc, wsize * parts, o, {

@@ -154,12 +154,12 @@ def _read_environment(environ):
     return threads, simd, problems
 
 
-def _late_spin_count(before, after):
+def _late_spin_count(before):
     """The problem (a list of at most one message) of kernels that share an
     OpenMP runtime loaded before this import set GOMP_SPINCOUNT: none loaded
-    before, or the import brought its own runtime (a wheel bundles a renamed
-    copy), or one CPU, and there is none."""
-    if not before or after - before or not openmp_enabled() or _cpus() < 2:
+    before (or a wait policy of the user's own), or the import brought its own
+    runtime (a wheel bundles a renamed copy), or one CPU, and there is none."""
+    if not before or not openmp_enabled() or _cpus() < 2 or _openmp.runtimes() - before:
         return []
     return [f"GOMP_SPINCOUNT: the OpenMP runtime {', '.join(sorted(before))} was loaded "
             f"before minigrad, which shares it, so the GOMP_SPINCOUNT=10000 minigrad sets "
@@ -207,8 +207,7 @@ _SETTINGS = {"build_flags", "default_num_threads", "environment_problems", "get_
              "openmp_enabled", "set_num_threads", "set_simd_path", "simd_path",
              "simd_paths_available"}
 _threads, _simd, _PROBLEMS = _read_environment(os.environ)
-_PROBLEMS += _late_spin_count(_openmp.BEFORE, set() if _openmp.POLICY_PRESET else
-                              _openmp.runtimes())
+_PROBLEMS += _late_spin_count(_openmp.BEFORE)
 set_num_threads(_threads)
 if _simd:
     set_simd_path(_simd)

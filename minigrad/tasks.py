@@ -32,7 +32,9 @@ ARCHS = {
     # weight decay 5e-4: the same keys as a task's recipe. Measured (one-cycle SGD):
     # resnet on 3v7 99.34-99.56% over seeds 0-3 (the shipped 457 valid digits: 2-3
     # wrong; one earlier build's rounding gave 100.00%; lr 0.05 or 0.2, batch 32 or 5-6
-    # epochs gave 98.91-99.78%, no better); cnn on 3v7
+    # epochs gave 98.91-99.78%, no better; on AMD Zen 5 99.34-99.56% over seeds 0-7, 5
+    # of 8 at 99.56%, and shifts, weight decay or 6 epochs no reliably better:
+    # benchmarks/RESULTS.md, Run 13); cnn on 3v7
     # 99.78% (8 epochs), 96.06% (1); on digits 99.00% (8), 94.55% (1), with the batch-norm
     # statistics recomputed at the end of fit; the other rates are unmeasured.
     "cnn": dict(hidden=32, epochs=8, opt="sgd", schedule="one-cycle", momentum=0.9,
